@@ -1,0 +1,385 @@
+//! The messages on the wire, client→server and server→client, exactly as CONTRACT.md lists them
+//! (plus the documented extensions `unwatch`, `pairing-reject` and `session-snapshot`).
+//!
+//! Every message is a JSON object tagged by `"type"` (kebab-case) with camelCase fields. Unknown
+//! fields are ignored, so newer clients keep working against this server.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+use crate::field::{
+    EventSource, EventType, FrameRef, Meta, Severity, SignalData, Timestamp, Token, WarningText,
+};
+use crate::id::{EventId, ExamId, PeerId, PeerRef, RoomId, SessionId, UserId};
+
+/// A message from a browser, phone or dashboard. Decode with [`decode_client`](crate::decode_client).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ClientMessage {
+    /// First frame: the access token.
+    Auth(Auth),
+    /// Join a WebRTC room.
+    Join(Join),
+    /// Leave a WebRTC room.
+    Leave(Leave),
+    /// Relay SDP or ICE to a peer or the hub.
+    Signal(Signal),
+    /// Liveness ping from a device, every `heartbeatIntervalMs`.
+    Heartbeat,
+    /// A proctoring event (tab hidden, face missing, …).
+    Event(EventReport),
+    /// Proctor: subscribe to an exam's session updates.
+    Watch(Watch),
+    /// Proctor: stop the subscription (extension).
+    Unwatch(Unwatch),
+    /// Proctor: send a warning to a candidate.
+    Warn(Warn),
+    /// Laptop: reject the phone that just claimed the pairing token (extension).
+    PairingReject,
+}
+
+impl ClientMessage {
+    /// The wire `type` of every client message, in declaration order.
+    pub const TYPES: [&'static str; 10] = [
+        "auth",
+        "join",
+        "leave",
+        "signal",
+        "heartbeat",
+        "event",
+        "watch",
+        "unwatch",
+        "warn",
+        "pairing-reject",
+    ];
+
+    /// This message's wire `type`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ClientMessage::Auth(_) => "auth",
+            ClientMessage::Join(_) => "join",
+            ClientMessage::Leave(_) => "leave",
+            ClientMessage::Signal(_) => "signal",
+            ClientMessage::Heartbeat => "heartbeat",
+            ClientMessage::Event(_) => "event",
+            ClientMessage::Watch(_) => "watch",
+            ClientMessage::Unwatch(_) => "unwatch",
+            ClientMessage::Warn(_) => "warn",
+            ClientMessage::PairingReject => "pairing-reject",
+        }
+    }
+}
+
+/// `{"type":"auth","token"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Auth {
+    /// The access token (never logged: its `Debug` is redacted).
+    pub token: Token,
+}
+
+/// `{"type":"join","roomId"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Join {
+    /// The session's `webrtcRoomId`.
+    pub room_id: RoomId,
+}
+
+/// `{"type":"leave","roomId"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Leave {
+    /// The room to leave.
+    pub room_id: RoomId,
+}
+
+/// `{"type":"signal","roomId","to","data"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Signal {
+    /// The room both peers are in.
+    pub room_id: RoomId,
+    /// The receiving peer, or the hub's media relay.
+    pub to: PeerRef,
+    /// SDP or ICE, passed on verbatim.
+    pub data: SignalData,
+}
+
+/// `{"type":"event","eventId","eventType","severity","timestamp"?,"meta"?,"source"?,"frameRef"?}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventReport {
+    /// Client-chosen id; retries with the same id are deduplicated.
+    pub event_id: EventId,
+    /// What happened, e.g. `TAB_HIDDEN`.
+    pub event_type: EventType,
+    /// 1..=10.
+    pub severity: Severity,
+    /// When the client saw it (advisory: the server clock is the only clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<Timestamp>,
+    /// Free-form details, at most 8 KiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Meta>,
+    /// Which device or detector produced it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<EventSource>,
+    /// Reference to an uploaded frame artifact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_ref: Option<FrameRef>,
+}
+
+/// `{"type":"watch","examId"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Watch {
+    /// The exam whose sessions to follow.
+    pub exam_id: ExamId,
+}
+
+/// `{"type":"unwatch","examId"}` (extension).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Unwatch {
+    /// The exam to stop following.
+    pub exam_id: ExamId,
+}
+
+/// `{"type":"warn","sessionId","message"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Warn {
+    /// The session whose devices get the warning.
+    pub session_id: SessionId,
+    /// 1..=1000 characters.
+    pub message: WarningText,
+}
+
+/// A role as written on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Role {
+    /// The candidate's laptop.
+    Candidate,
+    /// The candidate's paired phone.
+    Mobile,
+    /// A proctor.
+    Proctor,
+    /// An administrator.
+    Admin,
+}
+
+/// A session status as written on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SessionStatus {
+    /// In progress.
+    Started,
+    /// Submitted by the candidate.
+    Submitted,
+    /// Submitted by the server at expiry.
+    AutoSubmitted,
+    /// Ended by a proctor or an admin.
+    Terminated,
+}
+
+/// One device's liveness as written on the wire (extension: the contract names the fields only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeviceState {
+    /// No heartbeat seen yet.
+    Unknown,
+    /// Heartbeats arriving.
+    Online,
+    /// Heartbeats stopped for longer than the TTL.
+    Lost,
+}
+
+/// `liveness: {laptop, mobile}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Liveness {
+    /// The candidate's laptop.
+    pub laptop: DeviceState,
+    /// The paired phone.
+    pub mobile: DeviceState,
+}
+
+/// A room member as listed in `joined`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerInfo {
+    /// The member's connection.
+    pub peer_id: PeerId,
+    /// The member's role.
+    pub role: Role,
+    /// The member's account.
+    pub user_id: UserId,
+}
+
+/// A STUN/TURN server for the browser's `RTCPeerConnection`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IceServer {
+    /// `stun:` / `turn:` URLs.
+    pub urls: Vec<String>,
+    /// TURN REST username (`expiry:peerId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// TURN REST credential (HMAC of the username).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// The latest event of a session, as shown on the dashboard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastEvent {
+    /// The event's id.
+    pub event_id: EventId,
+    /// What happened.
+    pub event_type: EventType,
+    /// 1..=10.
+    pub severity: Severity,
+    /// When the server received it.
+    pub timestamp: Timestamp,
+}
+
+/// A session as the proctor dashboard sees it: the body of `session-update` and each entry of
+/// `session-snapshot`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    /// The session.
+    pub session_id: SessionId,
+    /// Its status.
+    pub status: SessionStatus,
+    /// Weighted sum of its events' severities.
+    pub violation_score: f64,
+    /// Laptop and phone liveness.
+    pub liveness: Liveness,
+    /// The latest event, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event: Option<LastEvent>,
+    /// Whether the session is flagged for review.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flagged: Option<bool>,
+    /// The candidate (snapshot entries carry it so the dashboard can label tiles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate_id: Option<UserId>,
+}
+
+/// A message from the hub. Encode once with [`encode_server`](crate::encode_server) and send the
+/// same text to every receiver.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "kebab-case",
+    rename_all_fields = "camelCase"
+)]
+pub enum ServerMessage {
+    /// Reply to a valid `auth`.
+    Authed {
+        /// This connection's id, stamped as `from` on its signals.
+        peer_id: PeerId,
+        /// The authenticated role.
+        role: Role,
+        /// The server clock.
+        server_now: Timestamp,
+        /// How often to send `heartbeat`.
+        heartbeat_interval_ms: u64,
+    },
+    /// Reply to `join`.
+    Joined {
+        /// The room joined.
+        room_id: RoomId,
+        /// The other members already present.
+        peers: Vec<PeerInfo>,
+        /// STUN/TURN servers.
+        ice_servers: Vec<IceServer>,
+    },
+    /// Someone joined a room this peer is in.
+    PeerJoined {
+        /// The room.
+        room_id: RoomId,
+        /// The newcomer.
+        peer_id: PeerId,
+        /// Its role.
+        role: Role,
+        /// Its account.
+        user_id: UserId,
+    },
+    /// Someone left a room this peer is in.
+    PeerLeft {
+        /// The room.
+        room_id: RoomId,
+        /// The peer that left.
+        peer_id: PeerId,
+    },
+    /// A relayed signal; `from` is stamped by the hub.
+    Signal {
+        /// The room.
+        room_id: RoomId,
+        /// The sending peer or the hub.
+        from: PeerRef,
+        /// SDP or ICE, verbatim.
+        data: SignalData,
+    },
+    /// Reply to `heartbeat`.
+    HeartbeatAck {
+        /// The server clock.
+        server_now: Timestamp,
+    },
+    /// The event was stored (or was a duplicate).
+    EventAck {
+        /// The acknowledged event.
+        event_id: EventId,
+    },
+    /// Reply to `watch`: every session of the exam (extension).
+    SessionSnapshot {
+        /// The exam.
+        exam_id: ExamId,
+        /// Its sessions.
+        sessions: Vec<SessionView>,
+    },
+    /// A watched session changed.
+    SessionUpdate(SessionView),
+    /// A proctor's warning, to the candidate's devices.
+    Warning {
+        /// The text.
+        message: WarningText,
+    },
+    /// The session ended; the socket closes with 4503 next.
+    SessionEnded {
+        /// The final status.
+        status: SessionStatus,
+        /// Why (e.g. `SUBMITTED`, `EXPIRED`, the proctor's reason).
+        reason: String,
+    },
+    /// To the laptop: a phone claimed the pairing token.
+    PairingClaimed {
+        /// Short code shown on both screens.
+        confirm_code: String,
+        /// The phone's fingerprint, if it sent one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device_fingerprint: Option<String>,
+    },
+    /// An error that keeps the socket open.
+    Error {
+        /// Stable UPPER_SNAKE code (see [`codes`](crate::codes)).
+        code: Cow<'static, str>,
+        /// Human-readable detail (never internal error text).
+        message: String,
+    },
+}
+
+impl ServerMessage {
+    /// An `error` reply.
+    pub fn error(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        ServerMessage::Error {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Building and running the hub: connect the stores, bind the listener, serve until the
+//! shutdown token fires, then drain within the grace period.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::state::AppState;
+use crate::store;
+
+/// A built hub, bound to its port, not yet serving.
+pub struct Application {
+    /// The bound listener (port 0 in tests resolves here).
+    listener: TcpListener,
+    /// Shared state, exposed so tests can reach the stores.
+    state: AppState,
+}
+
+impl Application {
+    /// Creates the database if missing, migrates, connects Redis and binds.
+    pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Self, Error> {
+        store::postgres::ensure_database(&config.database_url).await?;
+        let db = store::postgres::connect(&config.database_url).await?;
+        store::postgres::migrate(&db).await?;
+        Self::build_with_pool(config, db, shutdown).await
+    }
+
+    /// Builds on an existing, migrated pool (tests hand in a fresh database per test).
+    pub async fn build_with_pool(
+        config: Config,
+        db: PgPool,
+        shutdown: CancellationToken,
+    ) -> Result<Self, Error> {
+        crate::telemetry::metrics_handle();
+        let redis = store::redis::connect(&config.redis_url).await?;
+        let listener = TcpListener::bind(config.http_addr)
+            .await
+            .map_err(|e| Error::Config(format!("cannot bind {}: {e}", config.http_addr)))?;
+        if config.jwt.generated {
+            tracing::warn!(
+                "HUB_JWT_SECRET is not set: using a random secret (demo mode). Tokens will not \
+                 survive a restart and other hub processes cannot verify them."
+            );
+        }
+        let state = AppState::new(config, db, redis, shutdown)?;
+        Ok(Application { listener, state })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound TCP listener has a local address")
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until the state's shutdown token is cancelled, then waits up to the grace period
+    /// for background tasks.
+    pub async fn run(self) -> Result<(), Error> {
+        let Application { listener, state } = self;
+        let shutdown = state.shutdown.clone();
+        spawn_housekeeping(&state);
+        let app =
+            crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let served =
+            axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let grace = state.config.shutdown_grace;
+        let result = tokio::select! {
+            r = served => r.map_err(|e| Error::Internal(format!("serve: {e}"))),
+            // In-flight requests get the grace period; then we stop waiting for them.
+            () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!("grace period over with requests still in flight");
+                Ok(())
+            }
+        };
+        state.tasks.close();
+        if tokio::time::timeout(grace, state.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                remaining = state.tasks.len(),
+                "background tasks still running after the grace period"
+            );
+        }
+        tracing::info!("hub stopped");
+        result
+    }
+}
+
+fn spawn_housekeeping(state: &AppState) {
+    let s = state.clone();
+    state.tasks.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tokio::select! {
+                () = s.shutdown.cancelled() => break,
+                _ = tick.tick() => s.prune_caches(),
+            }
+        }
+    });
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+pub fn cancel_on_signals(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => tracing::info!("SIGINT: shutting down"),
+            () = term => tracing::info!("SIGTERM: shutting down"),
+        }
+        token.cancel();
+    });
+}

@@ -1,0 +1,322 @@
+//! Access tokens: HS256 JWTs of at most 15 minutes with `iss`, `aud`, `exp`, `nbf`, `iat`,
+//! `typ` and a `kid` header naming the key, so keys can rotate (previous keys still verify).
+//! Validation is strict: one algorithm, required claims, leeway of 5 seconds, and `typ` must be
+//! `access` (refresh tokens are opaque and never parse as a JWT anyway).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{
+    decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation,
+};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::config::JwtConfig;
+use crate::error::Error;
+use crate::model::TokenRole;
+
+/// The claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    /// The user id (for MOBILE, the candidate who owns the session).
+    pub sub: Uuid,
+    /// Role the bearer acts as.
+    pub role: TokenRole,
+    /// For MOBILE tokens: the one session the phone is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
+    /// Always `access`.
+    pub typ: String,
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
+    /// Not before, seconds since the epoch.
+    pub nbf: u64,
+    /// Issued at, seconds since the epoch.
+    pub iat: u64,
+    /// Unique token id (for logs and revocation lists).
+    pub jti: Uuid,
+}
+
+struct Key {
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl Key {
+    fn new(secret: &str) -> Self {
+        Key {
+            kid: crate::auth::sha256_hex(secret)[..16].to_string(),
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+        }
+    }
+}
+
+/// Signs and verifies access tokens.
+pub struct JwtKeys {
+    /// The key new tokens are signed with.
+    current: Key,
+    /// Keys that still verify (rotation).
+    previous: Vec<Key>,
+    /// Validation rules shared by every verification.
+    validation: Validation,
+    /// Claims written into every token.
+    issuer: String,
+    audience: String,
+    access_ttl_secs: u64,
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl JwtKeys {
+    /// Builds the key set from configuration.
+    pub fn new(cfg: &JwtConfig) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.leeway = 5;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[cfg.issuer.as_str()]);
+        validation.set_audience(&[cfg.audience.as_str()]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        JwtKeys {
+            current: Key::new(cfg.secret.expose_secret()),
+            previous: cfg
+                .previous_secrets
+                .iter()
+                .map(|s| Key::new(s.expose_secret()))
+                .collect(),
+            validation,
+            issuer: cfg.issuer.clone(),
+            audience: cfg.audience.clone(),
+            access_ttl_secs: cfg.access_ttl.as_secs(),
+        }
+    }
+
+    /// Lifetime of an access token, in seconds.
+    pub fn access_ttl_secs(&self) -> u64 {
+        self.access_ttl_secs
+    }
+
+    /// Mints an access token.
+    pub fn issue(&self, sub: Uuid, role: TokenRole, sid: Option<Uuid>) -> Result<String, Error> {
+        let now = unix_now();
+        let claims = Claims {
+            sub,
+            role,
+            sid,
+            typ: "access".into(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            exp: now + self.access_ttl_secs,
+            nbf: now,
+            iat: now,
+            jti: Uuid::new_v4(),
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.current.kid.clone());
+        encode(&header, &claims, &self.current.encoding)
+            .map_err(|e| Error::Internal(format!("jwt encode: {e}")))
+    }
+
+    /// Verifies an access token and returns its claims, or 401 `INVALID_TOKEN`.
+    pub fn verify(&self, token: &str) -> Result<Claims, Error> {
+        let invalid = || Error::unauthenticated("INVALID_TOKEN", "invalid or expired access token");
+        let header = decode_header(token).map_err(|_| invalid())?;
+        if header.alg != Algorithm::HS256 {
+            return Err(invalid());
+        }
+        let key = match header.kid.as_deref() {
+            Some(kid) => std::iter::once(&self.current)
+                .chain(&self.previous)
+                .find(|k| k.kid == kid)
+                .ok_or_else(invalid)?,
+            None => return Err(invalid()),
+        };
+        let data =
+            decode::<Claims>(token, &key.decoding, &self.validation).map_err(|_| invalid())?;
+        if data.claims.typ != "access" {
+            return Err(invalid());
+        }
+        if data.claims.role == TokenRole::Mobile && data.claims.sid.is_none() {
+            return Err(invalid());
+        }
+        Ok(data.claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use std::time::Duration;
+
+    fn cfg(secret: &str) -> JwtConfig {
+        JwtConfig {
+            secret: secret.to_string().into(),
+            previous_secrets: vec![],
+            issuer: "proctor-hub".into(),
+            audience: "proctor-hub".into(),
+            access_ttl: Duration::from_secs(900),
+            refresh_ttl: Duration::from_secs(3600),
+            refresh_family_ttl: Duration::from_secs(3600),
+            refresh_grace: Duration::from_secs(10),
+            generated: false,
+        }
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn forge(keys: &JwtKeys, claims: &Claims, header: Header) -> String {
+        encode(&header, claims, &keys.current.encoding).unwrap()
+    }
+
+    fn claims(keys: &JwtKeys) -> Claims {
+        let now = unix_now();
+        Claims {
+            sub: Uuid::new_v4(),
+            role: TokenRole::Admin,
+            sid: None,
+            typ: "access".into(),
+            iss: keys.issuer.clone(),
+            aud: keys.audience.clone(),
+            exp: now + 60,
+            nbf: now,
+            iat: now,
+            jti: Uuid::new_v4(),
+        }
+    }
+
+    fn header(keys: &JwtKeys) -> Header {
+        let mut h = Header::new(Algorithm::HS256);
+        h.kid = Some(keys.current.kid.clone());
+        h
+    }
+
+    #[test]
+    fn roundtrip() {
+        let keys = JwtKeys::new(&cfg(SECRET));
+        let user = Uuid::new_v4();
+        let t = keys.issue(user, TokenRole::Proctor, None).unwrap();
+        let c = keys.verify(&t).unwrap();
+        assert_eq!(c.sub, user);
+        assert_eq!(c.role, TokenRole::Proctor);
+        assert!(c.exp - c.iat <= 900);
+    }
+
+    #[test]
+    fn rejects_expired_future_wrong_audience_issuer_type_and_kid() {
+        let keys = JwtKeys::new(&cfg(SECRET));
+        let mut c = claims(&keys);
+        c.exp = unix_now() - 60;
+        assert!(
+            keys.verify(&forge(&keys, &c, header(&keys))).is_err(),
+            "expired"
+        );
+
+        let mut c = claims(&keys);
+        c.nbf = unix_now() + 60;
+        assert!(
+            keys.verify(&forge(&keys, &c, header(&keys))).is_err(),
+            "not yet valid"
+        );
+
+        let mut c = claims(&keys);
+        c.aud = "someone-else".into();
+        assert!(
+            keys.verify(&forge(&keys, &c, header(&keys))).is_err(),
+            "audience"
+        );
+
+        let mut c = claims(&keys);
+        c.iss = "evil".into();
+        assert!(
+            keys.verify(&forge(&keys, &c, header(&keys))).is_err(),
+            "issuer"
+        );
+
+        let mut c = claims(&keys);
+        c.typ = "refresh".into();
+        assert!(
+            keys.verify(&forge(&keys, &c, header(&keys))).is_err(),
+            "type"
+        );
+
+        let c = claims(&keys);
+        let mut h = header(&keys);
+        h.kid = Some("unknown".into());
+        assert!(keys.verify(&forge(&keys, &c, h)).is_err(), "kid");
+        let mut h = header(&keys);
+        h.kid = None;
+        assert!(keys.verify(&forge(&keys, &c, h)).is_err(), "no kid");
+    }
+
+    #[test]
+    fn rejects_wrong_signature_none_and_other_algorithms() {
+        let keys = JwtKeys::new(&cfg(SECRET));
+        let other = JwtKeys::new(&cfg("another-secret-another-secret-xx"));
+        let t = other.issue(Uuid::new_v4(), TokenRole::Admin, None).unwrap();
+        assert!(keys.verify(&t).is_err(), "foreign key");
+
+        // alg=none with the right kid and valid claims.
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let head = b64.encode(format!(
+            r#"{{"alg":"none","typ":"JWT","kid":"{}"}}"#,
+            keys.current.kid
+        ));
+        let body = b64.encode(serde_json::to_vec(&claims(&keys)).unwrap());
+        assert!(keys.verify(&format!("{head}.{body}.")).is_err(), "alg none");
+
+        // HS512 signed with the same secret (algorithm confusion).
+        let mut h = Header::new(Algorithm::HS512);
+        h.kid = Some(keys.current.kid.clone());
+        assert!(
+            keys.verify(&forge(&keys, &claims(&keys), h)).is_err(),
+            "HS512"
+        );
+
+        let t = keys.issue(Uuid::new_v4(), TokenRole::Admin, None).unwrap();
+        let mut tampered = t.clone();
+        tampered.pop();
+        tampered.push(if t.ends_with('A') { 'B' } else { 'A' });
+        assert!(keys.verify(&tampered).is_err(), "tampered signature");
+        assert!(keys.verify("not-a-jwt").is_err());
+    }
+
+    #[test]
+    fn previous_keys_still_verify_after_rotation() {
+        let old = JwtKeys::new(&cfg(SECRET));
+        let token = old
+            .issue(Uuid::new_v4(), TokenRole::Candidate, None)
+            .unwrap();
+        let mut rotated = cfg("a-brand-new-secret-a-brand-new-secret");
+        rotated.previous_secrets = vec![SECRET.to_string().into()];
+        let new = JwtKeys::new(&rotated);
+        assert!(new.verify(&token).is_ok());
+        let without = JwtKeys::new(&cfg("a-brand-new-secret-a-brand-new-secret"));
+        assert!(without.verify(&token).is_err());
+    }
+
+    #[test]
+    fn mobile_tokens_need_a_session() {
+        let keys = JwtKeys::new(&cfg(SECRET));
+        let mut c = claims(&keys);
+        c.role = TokenRole::Mobile;
+        assert!(keys.verify(&forge(&keys, &c, header(&keys))).is_err());
+        let t = keys
+            .issue(Uuid::new_v4(), TokenRole::Mobile, Some(Uuid::new_v4()))
+            .unwrap();
+        assert!(keys.verify(&t).is_ok());
+    }
+}

@@ -1,0 +1,252 @@
+//! `/auth/*` and `/me`: login, refresh rotation, logout, the current user.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::auth::limiter;
+use crate::auth::refresh::{Issued, RefreshTokens, Rotation};
+use crate::error::Error;
+use crate::http::extract::{AuthUser, ClientIp, Json};
+use crate::model::TokenRole;
+use crate::state::{AppState, HubSignal};
+use crate::store::users::{self, UserView};
+
+/// The routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/login", post(login))
+        .route("/auth/refresh", post(refresh))
+        .route("/auth/logout", post(logout))
+        .route("/me", get(me))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LoginBody {
+    email: String,
+    password: String,
+    device_fingerprint: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenUser {
+    id: Uuid,
+    email: String,
+    name: String,
+    role: crate::model::UserRole,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenResponse {
+    access_token: String,
+    refresh_token: String,
+    expires_in: u64,
+    refresh_expires_at: chrono::DateTime<chrono::Utc>,
+    user: TokenUser,
+}
+
+fn invalid_credentials() -> Error {
+    Error::unauthenticated("INVALID_CREDENTIALS", "email or password is wrong")
+}
+
+fn check_fingerprint(fp: &Option<String>) -> Result<(), Error> {
+    match fp {
+        Some(f) if f.len() > 256 => Err(Error::invalid(
+            "deviceFingerprint",
+            "at most 256 characters",
+        )),
+        _ => Ok(()),
+    }
+}
+
+async fn tokens(
+    state: &AppState,
+    user: users::UserRow,
+    refresh: Issued,
+) -> Result<TokenResponse, Error> {
+    Ok(TokenResponse {
+        access_token: state.jwt.issue(user.id, user.role.into(), None)?,
+        refresh_token: refresh.token,
+        expires_in: state.jwt.access_ttl_secs(),
+        refresh_expires_at: refresh.expires_at,
+        user: TokenUser {
+            id: user.id,
+            email: user.email,
+            name: user.name,
+            role: user.role,
+        },
+    })
+}
+
+fn refresh_tokens(state: &AppState) -> RefreshTokens<'_> {
+    RefreshTokens {
+        db: &state.db,
+        redis: &state.redis,
+        keys: &state.keys,
+        cfg: &state.config.jwt,
+    }
+}
+
+#[tracing::instrument(skip_all)]
+async fn login(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    Json(body): Json<LoginBody>,
+) -> Result<Json<TokenResponse>, Error> {
+    check_fingerprint(&body.device_fingerprint)?;
+    if body.email.len() > 320 || body.password.len() > 1024 {
+        return Err(invalid_credentials());
+    }
+    let email = users::normalize_email(&body.email);
+    let account_key = state
+        .keys
+        .login_failures_account(&crate::auth::sha256_hex(&email));
+    let ip_text = ip.text().unwrap_or_else(|| "unknown".into());
+    let ip_key = state.keys.login_failures_ip(&ip_text);
+    let auth = &state.config.auth;
+
+    // Throttle before spending a hash. Redis down: go on unthrottled (logged), never lock out.
+    match limiter::counts(&state.redis, &[&account_key, &ip_key]).await {
+        Ok(c) => {
+            let (acct, acct_ttl) = c[0];
+            let (by_ip, ip_ttl) = c[1];
+            if acct >= auth.login_max_failures_per_account {
+                return Err(Error::RateLimited {
+                    retry_after: acct_ttl,
+                });
+            }
+            if by_ip >= auth.login_max_failures_per_ip {
+                return Err(Error::RateLimited {
+                    retry_after: ip_ttl,
+                });
+            }
+        }
+        Err(e) => {
+            metrics::counter!("hub_login_throttle_unavailable_total").increment(1);
+            tracing::warn!(error = %e, "login throttling unavailable (Redis)");
+        }
+    }
+
+    let user = users::by_email(&state.db, &email).await?;
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    let ok = state.hasher.verify(body.password, hash).await?;
+    let user = match user {
+        Some(u) if ok && u.is_active => u,
+        _ => {
+            metrics::counter!("hub_login_failures_total").increment(1);
+            if let Ok(n) =
+                limiter::record_failure(&state.redis, &[&account_key, &ip_key], auth.login_window)
+                    .await
+            {
+                tokio::time::sleep(limiter::progressive_delay(n[0])).await;
+            }
+            return Err(invalid_credentials());
+        }
+    };
+    if let Err(e) = limiter::reset(&state.redis, &account_key).await {
+        tracing::warn!(error = %e, "could not reset login counter");
+    }
+    let refresh = refresh_tokens(&state)
+        .issue_family(
+            user.id,
+            body.device_fingerprint.as_deref(),
+            ip.text().as_deref(),
+        )
+        .await?;
+    tracing::info!(user_id = %user.id, "login");
+    Ok(Json(tokens(&state, user, refresh).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RefreshBody {
+    refresh_token: String,
+    device_fingerprint: Option<String>,
+}
+
+#[tracing::instrument(skip_all)]
+async fn refresh(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    Json(body): Json<RefreshBody>,
+) -> Result<Json<TokenResponse>, Error> {
+    check_fingerprint(&body.device_fingerprint)?;
+    let invalid = || {
+        Error::unauthenticated(
+            "INVALID_REFRESH_TOKEN",
+            "the refresh token is invalid or expired",
+        )
+    };
+    if body.refresh_token.is_empty() || body.refresh_token.len() > 128 {
+        return Err(invalid());
+    }
+    let rotation = refresh_tokens(&state)
+        .rotate(
+            &body.refresh_token,
+            body.device_fingerprint.as_deref(),
+            ip.text().as_deref(),
+        )
+        .await?;
+    match rotation {
+        Rotation::Rotated { user_id, issued } => {
+            let user = users::by_id(&state.db, user_id)
+                .await?
+                .ok_or_else(invalid)?;
+            Ok(Json(tokens(&state, user, issued).await?))
+        }
+        Rotation::Reused { user_id } => {
+            state.signal(HubSignal::UserRevoked { user_id });
+            Err(Error::unauthenticated(
+                "REFRESH_TOKEN_REUSED",
+                "this refresh token was already used; every session of this login was revoked",
+            ))
+        }
+        Rotation::Invalid => Err(invalid()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LogoutBody {
+    refresh_token: String,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    Json(body): Json<LogoutBody>,
+) -> Result<StatusCode, Error> {
+    if body.refresh_token.len() <= 128 {
+        refresh_tokens(&state)
+            .revoke_family_of(&body.refresh_token)
+            .await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MeResponse {
+    #[serde(flatten)]
+    user: UserView,
+    /// The role this token acts as (MOBILE for a paired phone).
+    token_role: TokenRole,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_id: Option<Uuid>,
+}
+
+async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<Json<MeResponse>, Error> {
+    let user = users::by_id(&state.db, caller.user_id)
+        .await?
+        .ok_or(Error::NotFound { what: "user" })?;
+    Ok(Json(MeResponse {
+        user: user.into(),
+        token_role: caller.role,
+        session_id: caller.session_id,
+    }))
+}

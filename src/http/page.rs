@@ -1,0 +1,133 @@
+//! Cursor pagination: `?limit=&cursor=` → `{"items": [...], "nextCursor": "…" | null}`.
+//! A cursor is the opaque base64url of the last item's `(created_at, id)`.
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::Error;
+
+/// Default page size.
+pub const DEFAULT_LIMIT: i64 = 50;
+/// Largest page size.
+pub const MAX_LIMIT: i64 = 500;
+
+/// The pagination part of a query string.
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    /// Items per page (1..=500).
+    pub limit: Option<i64>,
+    /// Where the previous page ended.
+    pub cursor: Option<String>,
+}
+
+/// A position in a `(created_at, id)` ordering.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cursor {
+    /// Timestamp of the last item seen.
+    pub at: DateTime<Utc>,
+    /// Id of the last item seen (tie-break).
+    pub id: Uuid,
+}
+
+impl Cursor {
+    /// Opaque text form.
+    pub fn encode(&self) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+            "{}|{}",
+            self.at.to_rfc3339(),
+            self.id
+        ))
+    }
+
+    /// Parses the text form; 400 `INVALID_CURSOR` otherwise.
+    pub fn decode(text: &str) -> Result<Self, Error> {
+        let bad = || Error::bad_request("INVALID_CURSOR", "the cursor is not valid");
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| bad())?;
+        let raw = String::from_utf8(raw).map_err(|_| bad())?;
+        let (at, id) = raw.split_once('|').ok_or_else(bad)?;
+        Ok(Cursor {
+            at: DateTime::parse_from_rfc3339(at)
+                .map_err(|_| bad())?
+                .with_timezone(&Utc),
+            id: id.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+impl PageQuery {
+    /// The validated limit.
+    pub fn limit(&self) -> Result<i64, Error> {
+        match self.limit {
+            None => Ok(DEFAULT_LIMIT),
+            Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            Some(_) => Err(Error::bad_request(
+                "INVALID_QUERY",
+                format!("limit must be between 1 and {MAX_LIMIT}"),
+            )),
+        }
+    }
+
+    /// The decoded cursor, if any.
+    pub fn cursor(&self) -> Result<Option<Cursor>, Error> {
+        self.cursor.as_deref().map(Cursor::decode).transpose()
+    }
+}
+
+/// One page of results.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Cursor of the next page, `null` at the end.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from `limit + 1` fetched rows: the extra row only signals that more exist.
+    pub fn from_rows(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> Cursor) -> Self {
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let next_cursor = if more {
+            rows.last().map(|r| key(r).encode())
+        } else {
+            None
+        };
+        Page {
+            items: rows,
+            next_cursor,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_roundtrip_and_garbage() {
+        let c = Cursor {
+            at: Utc::now(),
+            id: Uuid::new_v4(),
+        };
+        assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
+        assert!(Cursor::decode("garbage!").is_err());
+        assert!(Cursor::decode("Zm9v").is_err());
+    }
+
+    #[test]
+    fn page_signals_more_only_with_extra_row() {
+        let now = Utc::now();
+        let key = |id: &Uuid| Cursor { at: now, id: *id };
+        let rows: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+        let p = Page::from_rows(rows.clone(), 2, key);
+        assert_eq!(p.items.len(), 2);
+        assert!(p.next_cursor.is_some());
+        let p = Page::from_rows(rows, 3, key);
+        assert!(p.next_cursor.is_none());
+    }
+}

@@ -1,0 +1,18 @@
+//! Proctor Hub: the composition root. This crate is the only one that touches sockets, stores
+//! and signals; the wire protocol lives in `signaling`, the room domain in `rooms`.
+
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod model;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+
+pub use app::Application;
+pub use config::Config;
+pub use error::Error;

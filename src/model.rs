@@ -1,0 +1,59 @@
+//! Types shared by the stores and the HTTP layer: roles and statuses as Postgres enums.
+
+use serde::{Deserialize, Serialize};
+
+/// A user's role (Postgres `user_role`). `MOBILE` is not a user role: it exists only in
+/// access tokens minted for a paired phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "user_role", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum UserRole {
+    /// Sits exams.
+    Candidate,
+    /// Everything.
+    Admin,
+    /// Watches, warns, terminates, reviews.
+    Proctor,
+}
+
+impl UserRole {
+    /// The role as it appears on the wire and in tokens.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserRole::Candidate => "CANDIDATE",
+            UserRole::Admin => "ADMIN",
+            UserRole::Proctor => "PROCTOR",
+        }
+    }
+}
+
+/// The role carried by an access token: a user role, or `MOBILE` for a paired phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TokenRole {
+    /// A candidate's laptop (or any candidate client).
+    Candidate,
+    /// An administrator.
+    Admin,
+    /// A proctor.
+    Proctor,
+    /// A phone paired to one session.
+    Mobile,
+}
+
+impl From<UserRole> for TokenRole {
+    fn from(r: UserRole) -> Self {
+        match r {
+            UserRole::Candidate => TokenRole::Candidate,
+            UserRole::Admin => TokenRole::Admin,
+            UserRole::Proctor => TokenRole::Proctor,
+        }
+    }
+}
+
+impl TokenRole {
+    /// True for roles that may watch and act on any session (ADMIN, PROCTOR).
+    pub fn is_staff(self) -> bool {
+        matches!(self, TokenRole::Admin | TokenRole::Proctor)
+    }
+}

@@ -1,0 +1,131 @@
+//! The state every handler and job shares: stores, keys, configuration and the signals that
+//! tell the real-time side about changes made through HTTP.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use redis::aio::ConnectionManager;
+use sqlx::PgPool;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::password::PasswordHasher;
+use crate::config::Config;
+use crate::error::Error;
+use crate::model::UserRole;
+use crate::store::redis::Keys;
+
+/// Something that happened through the API and that connected devices must learn about.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HubSignal {
+    /// The user was deactivated or their token family revoked: close their sockets.
+    UserRevoked {
+        /// Whose sockets to close.
+        user_id: Uuid,
+    },
+}
+
+/// Cheap to clone; everything inside is shared.
+#[derive(Clone)]
+pub struct AppState {
+    /// Shared parts.
+    inner: Arc<Inner>,
+}
+
+/// What [`AppState`] holds.
+pub struct Inner {
+    /// Configuration as loaded at start-up.
+    pub config: Config,
+    /// Postgres: the authority.
+    pub db: PgPool,
+    /// Redis: what may be lost.
+    pub redis: ConnectionManager,
+    /// Redis key layout (with this hub's prefix).
+    pub keys: Keys,
+    /// Access-token signing and verification.
+    pub jwt: JwtKeys,
+    /// Bounded password hashing.
+    pub hasher: PasswordHasher,
+    /// Recently checked current role of each user (`None`: deactivated or gone), so the
+    /// access tokens of a deactivated or re-roled user stop working within
+    /// [`ACTIVE_CACHE_TTL`] without a query per request.
+    pub active_users: DashMap<Uuid, (Option<UserRole>, Instant)>,
+    /// Fan-out of [`HubSignal`]s to the real-time side.
+    pub signals: broadcast::Sender<HubSignal>,
+    /// Cancelled when the process shuts down.
+    pub shutdown: CancellationToken,
+    /// Every background task, so shutdown can wait for them.
+    pub tasks: TaskTracker,
+}
+
+/// How stale an "active" answer may be.
+pub const ACTIVE_CACHE_TTL: Duration = Duration::from_secs(2);
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl AppState {
+    /// Assembles the state from connected stores.
+    pub fn new(
+        config: Config,
+        db: PgPool,
+        redis: ConnectionManager,
+        shutdown: CancellationToken,
+    ) -> Result<Self, Error> {
+        let (signals, _) = broadcast::channel(1024);
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                keys: Keys::new(config.redis_prefix.clone()),
+                jwt: JwtKeys::new(&config.jwt),
+                hasher: PasswordHasher::new(
+                    config.auth.hash_concurrency,
+                    config.auth.hash_queue_timeout,
+                )?,
+                config,
+                db,
+                redis,
+                active_users: DashMap::new(),
+                signals,
+                shutdown,
+                tasks: TaskTracker::new(),
+            }),
+        })
+    }
+
+    /// The current role of an active user (`None` when deactivated or unknown), from the
+    /// short-lived cache or Postgres.
+    pub async fn active_role(&self, user_id: Uuid) -> Result<Option<UserRole>, Error> {
+        if let Some(entry) = self.active_users.get(&user_id) {
+            let (role, at) = *entry;
+            if at.elapsed() < ACTIVE_CACHE_TTL {
+                return Ok(role);
+            }
+        }
+        let role: Option<UserRole> =
+            sqlx::query_scalar("SELECT role FROM users WHERE id = $1 AND is_active")
+                .bind(user_id)
+                .fetch_optional(&self.db)
+                .await?;
+        self.active_users.insert(user_id, (role, Instant::now()));
+        Ok(role)
+    }
+
+    /// Tells the real-time side; nobody listening is fine.
+    pub fn signal(&self, signal: HubSignal) {
+        let _ = self.signals.send(signal);
+    }
+
+    /// Drops stale entries of the active-user cache (run periodically).
+    pub fn prune_caches(&self) {
+        self.active_users
+            .retain(|_, (_, at)| at.elapsed() < ACTIVE_CACHE_TTL * 30);
+    }
+}

@@ -1,0 +1,6 @@
+//! Connections to the stores: Postgres (the authority for everything acknowledged) and Redis
+//! (what may be lost: tokens in flight, heartbeats, counters, caches).
+
+pub mod postgres;
+pub mod redis;
+pub mod users;

@@ -1,0 +1,54 @@
+//! Redis: one multiplexed, auto-reconnecting connection and the key layout. Every key the hub
+//! writes goes through [`Keys`] so it carries the configured prefix.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::error::Error;
+
+/// Connects with bounded timeouts so an unreachable Redis fails fast instead of hanging.
+pub async fn connect(url: &str) -> Result<ConnectionManager, Error> {
+    let client = redis::Client::open(url)?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Duration::from_secs(2))
+        .set_response_timeout(Duration::from_secs(2))
+        .set_number_of_retries(1);
+    Ok(ConnectionManager::new_with_config(client, config).await?)
+}
+
+/// Builds prefixed Redis keys (the data model's key names after the prefix).
+#[derive(Debug, Clone)]
+pub struct Keys {
+    /// Prepended to every key, e.g. `hub:`.
+    prefix: String,
+}
+
+impl Keys {
+    /// Keys under `prefix`.
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Keys {
+            prefix: prefix.into(),
+        }
+    }
+
+    /// The prefix itself.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `refresh:{jti}`: cached metadata of a live refresh token (Postgres is the authority).
+    pub fn refresh(&self, jti: &str) -> String {
+        format!("{}refresh:{jti}", self.prefix)
+    }
+
+    /// Failed-login counter of one account (keyed by the email's hash, not the email).
+    pub fn login_failures_account(&self, email_hash: &str) -> String {
+        format!("{}login-fail:acct:{email_hash}", self.prefix)
+    }
+
+    /// Failed-login counter of one client address.
+    pub fn login_failures_ip(&self, ip: &str) -> String {
+        format!("{}login-fail:ip:{ip}", self.prefix)
+    }
+}

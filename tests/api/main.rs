@@ -1,0 +1,7 @@
+//! Integration tests: the real hub on port 0, a fresh Postgres database per test
+//! (`#[sqlx::test]`) and a unique Redis key prefix per test.
+
+mod auth;
+mod helpers;
+mod ops;
+mod users;
