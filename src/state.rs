@@ -27,6 +27,37 @@ pub enum HubSignal {
         /// Whose sockets to close.
         user_id: Uuid,
     },
+    /// A session ended (submitted, auto-submitted, terminated): its devices get
+    /// `session-ended` and close 4503; watching proctors get a `session-update`.
+    SessionEnded {
+        /// The session.
+        session_id: Uuid,
+        /// Its exam (watchers subscribe per exam).
+        exam_id: Uuid,
+        /// `SUBMITTED`, `AUTO_SUBMITTED` or `TERMINATED`.
+        status: String,
+        /// Why, for the devices (e.g. "submitted", "time is up", the proctor's reason).
+        reason: String,
+    },
+    /// A session changed in a way watchers should see (time extended, review decided, score).
+    SessionChanged {
+        /// The session.
+        session_id: Uuid,
+        /// Its exam.
+        exam_id: Uuid,
+    },
+    /// Staff warned a candidate: the laptop gets `warning`.
+    Warn {
+        /// The session whose laptop is warned.
+        session_id: Uuid,
+        /// The text shown to the candidate.
+        message: String,
+    },
+    /// Staff unpaired the phone: it is closed with 4503.
+    UnpairMobile {
+        /// The session whose phone is unpaired.
+        session_id: Uuid,
+    },
 }
 
 /// Cheap to clone; everything inside is shared.
