@@ -17,6 +17,10 @@ use crate::store;
 pub struct Application {
     /// The bound listener (port 0 in tests resolves here).
     listener: TcpListener,
+    /// The real-time hub actor, started by `run`.
+    hub: crate::hub::Hub,
+    /// The store work the hub asks for.
+    hub_effects: tokio::sync::mpsc::UnboundedReceiver<crate::hub::Effect>,
     /// Shared state, exposed so tests can reach the stores.
     state: AppState,
 }
@@ -47,8 +51,14 @@ impl Application {
                  survive a restart and other hub processes cannot verify them."
             );
         }
-        let state = AppState::new(config, db, redis, shutdown)?;
-        Ok(Application { listener, state })
+        let (hub_handle, hub, hub_effects) = crate::hub::new(config.heartbeat_interval, Vec::new());
+        let state = AppState::new(config, db, redis, shutdown, hub_handle)?;
+        Ok(Application {
+            listener,
+            hub,
+            hub_effects,
+            state,
+        })
     }
 
     /// The bound address.
@@ -66,9 +76,20 @@ impl Application {
     /// Serves until the state's shutdown token is cancelled, then waits up to the grace period
     /// for background tasks.
     pub async fn run(self) -> Result<(), Error> {
-        let Application { listener, state } = self;
+        let Application {
+            listener,
+            hub,
+            hub_effects,
+            state,
+        } = self;
         let shutdown = state.shutdown.clone();
         spawn_housekeeping(&state);
+        state
+            .tasks
+            .spawn(hub.run(state.signals.subscribe(), shutdown.clone()));
+        state
+            .tasks
+            .spawn(crate::hub::effects::run(state.clone(), hub_effects));
         let app =
             crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let served =

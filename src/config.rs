@@ -34,6 +34,12 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Seconds that in-flight work gets to finish after SIGINT/SIGTERM.
     pub shutdown_grace: Duration,
+    /// Time a new WebSocket gets to send `auth` (close 4502 after it).
+    pub ws_auth_timeout: Duration,
+    /// Lifetime of a pairing token.
+    pub pairing_ttl: Duration,
+    /// How often devices heartbeat; a device is lost after 3 intervals of silence.
+    pub heartbeat_interval: Duration,
     /// Whether to read the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
 }
@@ -103,6 +109,9 @@ struct FileConfig {
     login_max_failures_per_ip: Option<u32>,
     login_window_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
+    pairing_ttl_secs: Option<u64>,
+    ws_auth_timeout_secs: Option<u64>,
+    heartbeat_interval_ms: Option<u64>,
     trust_forwarded_for: Option<bool>,
 }
 
@@ -274,6 +283,12 @@ impl Config {
                 login_window: secs("HUB_LOGIN_WINDOW_SECS", f.login_window_secs, 900)?,
             },
             shutdown_grace: secs("HUB_SHUTDOWN_GRACE_SECS", f.shutdown_grace_secs, 10)?,
+            pairing_ttl: secs("HUB_PAIRING_TTL_SECS", f.pairing_ttl_secs, 120)?,
+            ws_auth_timeout: secs("HUB_WS_AUTH_TIMEOUT_SECS", f.ws_auth_timeout_secs, 10)?,
+            heartbeat_interval: Duration::from_millis(match env.get("HUB_HEARTBEAT_INTERVAL_MS") {
+                Some(v) => parse("HUB_HEARTBEAT_INTERVAL_MS", v)?,
+                None => f.heartbeat_interval_ms.unwrap_or(5000),
+            }),
             trust_forwarded_for: match env.get("HUB_TRUST_FORWARDED_FOR") {
                 Some(v) => parse("HUB_TRUST_FORWARDED_FOR", v)?,
                 None => f.trust_forwarded_for.unwrap_or(false),

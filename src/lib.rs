@@ -8,10 +8,13 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod hub;
 pub mod model;
+pub mod pairing;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod ws;
 
 pub use app::Application;
 pub use config::Config;

@@ -16,6 +16,7 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
 use crate::config::Config;
 use crate::error::Error;
+use crate::hub::HubHandle;
 use crate::model::UserRole;
 use crate::store::redis::Keys;
 
@@ -52,6 +53,18 @@ pub enum HubSignal {
         session_id: Uuid,
         /// The text shown to the candidate.
         message: String,
+    },
+    /// A phone claimed the session's pairing token: the laptop gets `pairing-claimed`; when it
+    /// replaced a different phone, that phone is closed with 4504.
+    PairingClaimed {
+        /// The session.
+        session_id: Uuid,
+        /// Short code shown on both devices so the candidate can confirm the pairing.
+        confirm_code: String,
+        /// The new phone's fingerprint.
+        device_fingerprint: String,
+        /// True when a different phone was paired before.
+        replaced: bool,
     },
     /// Staff unpaired the phone: it is closed with 4503.
     UnpairMobile {
@@ -91,6 +104,8 @@ pub struct Inner {
     pub shutdown: CancellationToken,
     /// Every background task, so shutdown can wait for them.
     pub tasks: TaskTracker,
+    /// The real-time hub's mailbox.
+    pub hub: HubHandle,
 }
 
 /// How stale an "active" answer may be.
@@ -110,6 +125,7 @@ impl AppState {
         db: PgPool,
         redis: ConnectionManager,
         shutdown: CancellationToken,
+        hub: HubHandle,
     ) -> Result<Self, Error> {
         let (signals, _) = broadcast::channel(1024);
         Ok(AppState {
@@ -127,6 +143,7 @@ impl AppState {
                 signals,
                 shutdown,
                 tasks: TaskTracker::new(),
+                hub,
             }),
         })
     }
@@ -152,6 +169,15 @@ impl AppState {
     /// Tells the real-time side; nobody listening is fine.
     pub fn signal(&self, signal: HubSignal) {
         let _ = self.signals.send(signal);
+    }
+
+    /// The WebSocket limits in force.
+    pub fn ws_limits(&self) -> signaling::Limits {
+        signaling::Limits {
+            heartbeat_interval: self.config.heartbeat_interval,
+            auth_timeout: self.config.ws_auth_timeout,
+            ..signaling::Limits::default()
+        }
     }
 
     /// Drops stale entries of the active-user cache (run periodically).

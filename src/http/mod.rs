@@ -5,6 +5,7 @@ pub mod auth;
 pub mod extract;
 pub mod health;
 pub mod page;
+pub mod pairing;
 pub mod users;
 
 use std::time::Duration;
@@ -27,6 +28,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(auth::router())
         .merge(users::router())
+        .merge(pairing::router())
         .fallback(not_found);
     let origins: Vec<HeaderValue> = state
         .config
@@ -51,6 +53,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(health::router())
+        .merge(crate::ws::router())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(crate::telemetry::track_http))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

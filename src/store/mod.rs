@@ -3,4 +3,6 @@
 
 pub mod postgres;
 pub mod redis;
+pub mod sessions_lookup;
+pub mod system_events;
 pub mod users;

@@ -52,3 +52,30 @@ impl Keys {
         format!("{}login-fail:ip:{ip}", self.prefix)
     }
 }
+
+impl Keys {
+    /// `pairing:{sha256(token)}`: a live one-time pairing token (the raw token is never stored).
+    pub fn pairing(&self, token_hash: &str) -> String {
+        format!("{}pairing:{token_hash}", self.prefix)
+    }
+
+    /// The hash of the one live pairing token of a session (so minting revokes the old one).
+    pub fn pairing_of_session(&self, session_id: uuid::Uuid) -> String {
+        format!("{}pairing-session:{session_id}", self.prefix)
+    }
+
+    /// `mobile-device:{sessionId}`: the paired phone's fingerprint and pairing time.
+    pub fn mobile_device(&self, session_id: uuid::Uuid) -> String {
+        format!("{}mobile-device:{session_id}", self.prefix)
+    }
+
+    /// `heartbeat:{sessionId}:{role}`: present while the device heartbeats (TTL 3 × interval).
+    pub fn heartbeat(&self, session_id: uuid::Uuid, role: &str) -> String {
+        format!("{}heartbeat:{session_id}:{role}", self.prefix)
+    }
+
+    /// Failed pairing claims of one client address.
+    pub fn pairing_failures_ip(&self, ip: &str) -> String {
+        format!("{}pairing-fail:ip:{ip}", self.prefix)
+    }
+}

@@ -5,3 +5,4 @@ mod auth;
 mod helpers;
 mod ops;
 mod users;
+mod ws;

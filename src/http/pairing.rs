@@ -1,0 +1,177 @@
+//! Pairing routes: the laptop mints a one-time token (QR), the phone claims it once and gets a
+//! MOBILE access token bound to the session.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::Router;
+use chrono::{Duration as ChronoDuration, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::auth::limiter;
+use crate::error::Error;
+use crate::http::extract::{Candidate, ClientIp, Json, Path};
+use crate::model::TokenRole;
+use crate::pairing::{self, MobileDevice, PairingGrant};
+use crate::state::{AppState, HubSignal};
+use crate::store::sessions_lookup;
+use crate::store::system_events::{self, SystemEvent};
+
+/// Failed claims per client address per window before 429.
+const MAX_FAILED_CLAIMS_PER_IP: u32 = 20;
+/// Window of the failed-claim counter.
+const FAILED_CLAIM_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/sessions/{id}/pairing", post(mint))
+        .route("/pairing/claim", post(claim))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Minted {
+    pairing_url: String,
+    expires_at: chrono::DateTime<Utc>,
+    qr_svg: String,
+}
+
+async fn mint(
+    State(state): State<AppState>,
+    Candidate(caller): Candidate,
+    Path(session_id): Path<Uuid>,
+) -> Result<(StatusCode, Json<Minted>), Error> {
+    let facts = sessions_lookup::by_id(&state.db, session_id)
+        .await?
+        .filter(|f| f.candidate_id == caller.user_id)
+        .ok_or(Error::NotFound { what: "session" })?;
+    if !facts.is_open {
+        return Err(Error::conflict("SESSION_CLOSED", "the session has ended"));
+    }
+    let ttl = state.config.pairing_ttl;
+    let grant = PairingGrant {
+        session_id,
+        candidate_id: caller.user_id,
+    };
+    let token = pairing::mint(&state.redis, &state.keys, &grant, ttl).await?;
+    let pairing_url = format!("{}/pair#t={token}", state.config.public_url);
+    let qr_svg = pairing::qr_svg(&pairing_url)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Minted {
+            expires_at: Utc::now() + ChronoDuration::from_std(ttl).unwrap_or_default(),
+            pairing_url,
+            qr_svg,
+        }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ClaimBody {
+    token: String,
+    device_fingerprint: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Claimed {
+    access_token: String,
+    expires_in: u64,
+    session_id: Uuid,
+    webrtc_room_id: Uuid,
+    confirm_code: String,
+}
+
+fn token_invalid() -> Error {
+    Error::Gone {
+        code: "PAIRING_TOKEN_INVALID",
+        message: "this pairing code was used, has expired or does not exist".into(),
+    }
+}
+
+async fn claim(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    Json(body): Json<ClaimBody>,
+) -> Result<Json<Claimed>, Error> {
+    if body.device_fingerprint.trim().is_empty() || body.device_fingerprint.len() > 256 {
+        return Err(Error::invalid(
+            "deviceFingerprint",
+            "between 1 and 256 characters",
+        ));
+    }
+    let ip_key = state
+        .keys
+        .pairing_failures_ip(&ip.text().unwrap_or_else(|| "unknown".into()));
+    let counts = limiter::counts(&state.redis, &[&ip_key]).await?;
+    if counts[0].0 >= MAX_FAILED_CLAIMS_PER_IP {
+        return Err(Error::RateLimited {
+            retry_after: counts[0].1,
+        });
+    }
+    let grant = if body.token.is_empty() || body.token.len() > 128 {
+        None
+    } else {
+        pairing::claim(&state.redis, &state.keys, &body.token).await?
+    };
+    let Some(grant) = grant else {
+        limiter::record_failure(&state.redis, &[&ip_key], FAILED_CLAIM_WINDOW).await?;
+        return Err(token_invalid());
+    };
+
+    let facts: Option<(Uuid,)> = sqlx::query_as(
+        "UPDATE sessions SET mobile_paired_at = now()
+          WHERE id = $1 AND candidate_id = $2 AND status = 'STARTED'
+          RETURNING webrtc_room_id",
+    )
+    .bind(grant.session_id)
+    .bind(grant.candidate_id)
+    .fetch_optional(&state.db)
+    .await?;
+    let Some((webrtc_room_id,)) = facts else {
+        return Err(Error::conflict("SESSION_CLOSED", "the session has ended"));
+    };
+
+    let previous = pairing::set_mobile_device(
+        &state.redis,
+        &state.keys,
+        grant.session_id,
+        &MobileDevice {
+            fingerprint: body.device_fingerprint.clone(),
+            paired_at: Utc::now().to_rfc3339(),
+        },
+    )
+    .await?;
+    let replaced = previous.is_some_and(|p| p.fingerprint != body.device_fingerprint);
+    if replaced {
+        let event = SystemEvent::new(
+            grant.session_id,
+            "MOBILE_DEVICE_CHANGED",
+            5,
+            Some(serde_json::json!({"deviceFingerprint": body.device_fingerprint})),
+        );
+        system_events::append(&state.db, &event).await?;
+    }
+    let confirm_code = pairing::confirm_code(&body.token);
+    state.signal(HubSignal::PairingClaimed {
+        session_id: grant.session_id,
+        confirm_code: confirm_code.clone(),
+        device_fingerprint: body.device_fingerprint,
+        replaced,
+    });
+    let access_token = state.jwt.issue(
+        grant.candidate_id,
+        TokenRole::Mobile,
+        Some(grant.session_id),
+    )?;
+    Ok(Json(Claimed {
+        access_token,
+        expires_in: state.jwt.access_ttl_secs(),
+        session_id: grant.session_id,
+        webrtc_room_id,
+        confirm_code,
+    }))
+}

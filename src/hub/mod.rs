@@ -1,0 +1,880 @@
+//! The hub: one actor task that owns every room's membership, the live devices of each
+//! session, the proctors watching each exam and device liveness. Sockets talk to it through
+//! [`HubHandle`]; nothing else touches its state, so there is no lock at all, and nothing is
+//! held across an `.await` (the actor never awaits a store: store work happens in the socket
+//! tasks and in `events`/`watch`, which hand the actor finished facts).
+//!
+//! Routing seam: every message for a peer goes through [`Hub::deliver`]; a later multi-process
+//! hub replaces the local lookup there with a Redis-forwarded one (LiveKit's router model).
+
+pub mod effects;
+pub mod events;
+pub mod liveness;
+pub mod watch;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use signaling::{
+    encode_server, CloseCode, DeviceState, ExamId, IceServer, Liveness, PeerId, PeerInfo, PeerRef,
+    Role, RoomId, ServerMessage, SessionId, SessionStatus, SessionView, Signal, UserId,
+};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::model::TokenRole;
+use crate::state::HubSignal;
+use crate::store::sessions_lookup::SessionFacts;
+use crate::ws::outbox::Outbox;
+use liveness::{Device, LivenessChange, LivenessTracker};
+
+/// Who is on the other end of a socket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    /// The id the hub gave this connection.
+    pub peer_id: PeerId,
+    /// The user (for a phone: the candidate owning the session).
+    pub user_id: Uuid,
+    /// The token's role.
+    pub role: TokenRole,
+    /// For a phone: the session its token is bound to.
+    pub session_id: Option<Uuid>,
+}
+
+/// Why a join was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinError {
+    /// Not this peer's room (4507).
+    Forbidden,
+    /// The session is over (4503).
+    SessionEnded,
+}
+
+/// Why a signal was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalError {
+    /// The sender is not in that room (4507).
+    NotInRoom,
+    /// The addressee is not in the room (an `error` reply).
+    UnknownPeer,
+    /// The sender may not signal that peer (4507).
+    NotAllowed,
+    /// `to: "hub"` but no media relay runs (an `error` reply).
+    NoRelay,
+}
+
+/// A fact the hub learned from the stores, to push to watchers.
+#[derive(Debug, Clone)]
+pub struct SessionFact {
+    /// The session.
+    pub session_id: Uuid,
+    /// Its exam.
+    pub exam_id: Uuid,
+    /// Current status.
+    pub status: SessionStatus,
+    /// Current violation score.
+    pub violation_score: f64,
+    /// The event that caused this update, if any.
+    pub last_event: Option<signaling::LastEvent>,
+}
+
+enum Command {
+    Register(Principal, Outbox),
+    Unregister(PeerId),
+    Join(
+        PeerId,
+        SessionFacts,
+        oneshot::Sender<Result<ServerMessage, JoinError>>,
+    ),
+    Leave(PeerId, Uuid),
+    Signal(PeerId, Signal, oneshot::Sender<Result<(), SignalError>>),
+    Heartbeat(PeerId),
+    Watch(PeerId, Uuid, Vec<SessionView>),
+    Unwatch(PeerId, Uuid),
+    Update(SessionFact),
+    PairingReject(PeerId),
+    TelemetryGap(bool),
+    Stats(oneshot::Sender<HubStats>),
+}
+
+/// Counts for tests and metrics: after every socket closed, all are zero.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HubStats {
+    /// Registered sockets.
+    pub peers: usize,
+    /// Rooms with at least one member.
+    pub rooms: usize,
+    /// Live (session, device) bindings.
+    pub devices: usize,
+    /// Exams with at least one watcher.
+    pub watched_exams: usize,
+}
+
+/// The sockets' way to the hub. Cheap to clone.
+#[derive(Clone)]
+pub struct HubHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl HubHandle {
+    async fn send(&self, c: Command) {
+        // Fails only after the hub stopped at shutdown, when nothing matters any more.
+        let _ = self.tx.send(c).await;
+    }
+
+    /// A socket authenticated.
+    pub async fn register(&self, peer: PeerId, principal: Principal, outbox: Outbox) {
+        debug_assert_eq!(peer, principal.peer_id);
+        self.send(Command::Register(principal, outbox)).await;
+    }
+
+    /// A socket closed: it leaves every room and watch.
+    pub async fn unregister(&self, peer: PeerId) {
+        self.send(Command::Unregister(peer)).await;
+    }
+
+    /// Joins the room of `facts`' session; the reply is the `joined` message.
+    pub async fn join(
+        &self,
+        peer: PeerId,
+        facts: SessionFacts,
+    ) -> Result<ServerMessage, JoinError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Join(peer, facts, tx)).await;
+        rx.await.unwrap_or(Err(JoinError::SessionEnded))
+    }
+
+    /// Leaves a room.
+    pub async fn leave(&self, peer: PeerId, room: Uuid) {
+        self.send(Command::Leave(peer, room)).await;
+    }
+
+    /// Relays a signal to a peer of the same room, stamping `from`.
+    pub async fn signal(&self, peer: PeerId, signal: Signal) -> Result<(), SignalError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Signal(peer, signal, tx)).await;
+        rx.await.unwrap_or(Err(SignalError::NotInRoom))
+    }
+
+    /// A heartbeat from a device.
+    pub async fn heartbeat(&self, peer: PeerId) {
+        self.send(Command::Heartbeat(peer)).await;
+    }
+
+    /// Starts watching an exam; `snapshot` is sent first, then every update.
+    pub async fn watch(&self, peer: PeerId, exam: Uuid, snapshot: Vec<SessionView>) {
+        self.send(Command::Watch(peer, exam, snapshot)).await;
+    }
+
+    /// Stops watching an exam.
+    pub async fn unwatch(&self, peer: PeerId, exam: Uuid) {
+        self.send(Command::Unwatch(peer, exam)).await;
+    }
+
+    /// Pushes a session's new facts to its watchers.
+    pub async fn update(&self, fact: SessionFact) {
+        self.send(Command::Update(fact)).await;
+    }
+
+    /// The laptop rejects the phone that just paired.
+    pub async fn pairing_reject(&self, peer: PeerId) {
+        self.send(Command::PairingReject(peer)).await;
+    }
+
+    /// Redis heartbeat writes failed (`true`) or recovered (`false`).
+    pub async fn telemetry_gap(&self, started: bool) {
+        self.send(Command::TelemetryGap(started)).await;
+    }
+
+    /// Current counts.
+    pub async fn stats(&self) -> HubStats {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Stats(tx)).await;
+        rx.await.unwrap_or_default()
+    }
+}
+
+/// Side effects the actor asks others to perform (stores), so the actor itself never awaits.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Record a SYSTEM event for a session.
+    SystemEvent {
+        /// The session.
+        session_id: Uuid,
+        /// UPPER_SNAKE type.
+        event_type: &'static str,
+        /// 1–10.
+        severity: i16,
+        /// Details.
+        meta: Option<serde_json::Value>,
+    },
+    /// Write a heartbeat key to Redis.
+    HeartbeatKey {
+        /// The session.
+        session_id: Uuid,
+        /// `laptop` or `mobile`.
+        device: Device,
+    },
+    /// Keep `candidate_socket_id` / `mobile_socket_id` current (`None` clears it).
+    SocketId {
+        /// The session.
+        session_id: Uuid,
+        /// Which column.
+        device: Device,
+        /// The peer now live, or `None`.
+        peer: Option<PeerId>,
+    },
+    /// Forget the session's phone in Redis (rejected or unpaired).
+    ClearMobile {
+        /// The session.
+        session_id: Uuid,
+    },
+}
+
+struct PeerEntry {
+    principal: Principal,
+    outbox: Outbox,
+    rooms: HashSet<Uuid>,
+    watching: HashSet<Uuid>,
+    /// The (session, device) this socket is the live connection of.
+    device: Option<(Uuid, Device)>,
+}
+
+struct RoomState {
+    members: Vec<PeerId>,
+}
+
+/// The actor's state.
+pub struct Hub {
+    peers: HashMap<PeerId, PeerEntry>,
+    rooms: HashMap<Uuid, RoomState>,
+    devices: HashMap<(Uuid, Device), PeerId>,
+    watchers: HashMap<Uuid, HashSet<PeerId>>,
+    users: HashMap<Uuid, HashSet<PeerId>>,
+    /// Last known view of each session some watcher or device cares about.
+    views: HashMap<Uuid, (Uuid, SessionView)>,
+    liveness: LivenessTracker,
+    ice_servers: Vec<IceServer>,
+    effects: mpsc::UnboundedSender<Effect>,
+    rx: mpsc::Receiver<Command>,
+}
+
+/// Builds the hub: the handle for sockets, the actor to run, and the effects it will ask for.
+pub fn new(
+    heartbeat_interval: Duration,
+    ice_servers: Vec<IceServer>,
+) -> (HubHandle, Hub, mpsc::UnboundedReceiver<Effect>) {
+    let (effects, effects_rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::channel(65_536);
+    let hub = Hub {
+        peers: HashMap::new(),
+        rooms: HashMap::new(),
+        devices: HashMap::new(),
+        watchers: HashMap::new(),
+        users: HashMap::new(),
+        views: HashMap::new(),
+        liveness: LivenessTracker::new(heartbeat_interval * 3),
+        ice_servers,
+        effects,
+        rx,
+    };
+    (HubHandle { tx }, hub, effects_rx)
+}
+
+fn encode(msg: &ServerMessage) -> Arc<str> {
+    Arc::from(encode_server(msg))
+}
+
+fn device_of(role: TokenRole) -> Option<Device> {
+    match role {
+        TokenRole::Candidate => Some(Device::Laptop),
+        TokenRole::Mobile => Some(Device::Mobile),
+        TokenRole::Admin | TokenRole::Proctor => None,
+    }
+}
+
+fn wire_role(role: TokenRole) -> Role {
+    match role {
+        TokenRole::Candidate => Role::Candidate,
+        TokenRole::Mobile => Role::Mobile,
+        TokenRole::Proctor => Role::Proctor,
+        TokenRole::Admin => Role::Admin,
+    }
+}
+
+fn status_of(s: &str) -> SessionStatus {
+    match s {
+        "SUBMITTED" => SessionStatus::Submitted,
+        "AUTO_SUBMITTED" => SessionStatus::AutoSubmitted,
+        "TERMINATED" => SessionStatus::Terminated,
+        _ => SessionStatus::Started,
+    }
+}
+
+impl Hub {
+    /// Runs until `shutdown` fires, handling commands, hub signals and liveness deadlines.
+    pub async fn run(
+        mut self,
+        mut signals: broadcast::Receiver<HubSignal>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                cmd = self.rx.recv() => match cmd {
+                    Some(cmd) => self.command(cmd),
+                    None => break,
+                },
+                signal = signals.recv() => match signal {
+                    Ok(signal) => self.hub_signal(signal),
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        // Missed endings would leave devices connected to ended sessions:
+                        // say so loudly; the sockets re-check their session on reconnect.
+                        tracing::error!(missed = n, "hub lagged behind hub signals");
+                        metrics::counter!("hub_signals_lagged_total").increment(n);
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                _ = tick.tick() => self.poll_liveness(Instant::now()),
+            }
+        }
+        // Shutdown: every socket closes with 4001.
+        for peer in self.peers.values() {
+            peer.outbox.close_with(CloseCode::ShuttingDown);
+        }
+    }
+
+    fn effect(&self, e: Effect) {
+        let _ = self.effects.send(e);
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Register(p, outbox) => self.register(p, outbox),
+            Command::Unregister(peer) => self.unregister(peer),
+            Command::Join(peer, facts, reply) => {
+                let _ = reply.send(self.join(peer, facts));
+            }
+            Command::Leave(peer, room) => self.leave(peer, room),
+            Command::Signal(peer, signal, reply) => {
+                let _ = reply.send(self.signal(peer, signal));
+            }
+            Command::Heartbeat(peer) => self.heartbeat(peer, Instant::now()),
+            Command::Watch(peer, exam, snapshot) => self.watch(peer, exam, snapshot),
+            Command::Unwatch(peer, exam) => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.watching.remove(&exam);
+                }
+                self.drop_watcher(peer, exam);
+            }
+            Command::Update(fact) => self.update(fact),
+            Command::PairingReject(peer) => self.pairing_reject(peer),
+            Command::TelemetryGap(started) => self.telemetry_gap(started, Instant::now()),
+            Command::Stats(reply) => {
+                let _ = reply.send(HubStats {
+                    peers: self.peers.len(),
+                    rooms: self.rooms.len(),
+                    devices: self.devices.len(),
+                    watched_exams: self.watchers.len(),
+                });
+            }
+        }
+    }
+
+    /// The routing seam: hands an encoded frame to a peer's socket.
+    fn deliver(&self, peer: PeerId, frame: Arc<str>) {
+        if let Some(p) = self.peers.get(&peer) {
+            p.outbox.push(frame);
+        }
+    }
+
+    fn register(&mut self, principal: Principal, outbox: Outbox) {
+        let peer = principal.peer_id;
+        self.users
+            .entry(principal.user_id)
+            .or_default()
+            .insert(peer);
+        let phone_session = principal
+            .session_id
+            .filter(|_| principal.role == TokenRole::Mobile);
+        self.peers.insert(
+            peer,
+            PeerEntry {
+                principal,
+                outbox,
+                rooms: HashSet::new(),
+                watching: HashSet::new(),
+                device: None,
+            },
+        );
+        // A phone is bound to its session from the start.
+        if let Some(session) = phone_session {
+            self.bind_device(peer, session, Device::Mobile);
+        }
+        metrics::gauge!("hub_peers").set(self.peers.len() as f64);
+    }
+
+    /// Makes `peer` the live connection of (session, device); an older one gets 4504.
+    fn bind_device(&mut self, peer: PeerId, session: Uuid, device: Device) {
+        if let Some(old) = self.devices.insert((session, device), peer) {
+            if old != peer {
+                if let Some(o) = self.peers.get_mut(&old) {
+                    o.device = None;
+                    o.outbox.close_with(CloseCode::Replaced);
+                }
+                self.effect(Effect::SystemEvent {
+                    session_id: session,
+                    event_type: "DUPLICATE_CONNECTION",
+                    severity: 3,
+                    meta: Some(serde_json::json!({"device": device.as_str(), "replacedPeer": old.to_string(), "peer": peer.to_string()})),
+                });
+            }
+        }
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.device = Some((session, device));
+        }
+        self.effect(Effect::SocketId {
+            session_id: session,
+            device,
+            peer: Some(peer),
+        });
+    }
+
+    fn unregister(&mut self, peer: PeerId) {
+        let Some(entry) = self.peers.remove(&peer) else {
+            return;
+        };
+        for room in entry.rooms.clone() {
+            self.remove_from_room(peer, room);
+        }
+        for exam in &entry.watching {
+            self.drop_watcher(peer, *exam);
+        }
+        if let Some(key) = entry.device {
+            if self.devices.get(&key) == Some(&peer) {
+                self.devices.remove(&key);
+                self.effect(Effect::SocketId {
+                    session_id: key.0,
+                    device: key.1,
+                    peer: None,
+                });
+            }
+        }
+        if let Some(set) = self.users.get_mut(&entry.principal.user_id) {
+            set.remove(&peer);
+            if set.is_empty() {
+                self.users.remove(&entry.principal.user_id);
+            }
+        }
+        self.forget_unused_view_and_liveness();
+        metrics::gauge!("hub_peers").set(self.peers.len() as f64);
+    }
+
+    fn drop_watcher(&mut self, peer: PeerId, exam: Uuid) {
+        if let Some(set) = self.watchers.get_mut(&exam) {
+            set.remove(&peer);
+            if set.is_empty() {
+                self.watchers.remove(&exam);
+            }
+        }
+    }
+
+    fn join(&mut self, peer: PeerId, facts: SessionFacts) -> Result<ServerMessage, JoinError> {
+        let Some(entry) = self.peers.get(&peer) else {
+            return Err(JoinError::Forbidden);
+        };
+        let p = &entry.principal;
+        let allowed = match p.role {
+            TokenRole::Candidate => facts.candidate_id == p.user_id,
+            TokenRole::Mobile => p.session_id == Some(facts.id),
+            TokenRole::Admin | TokenRole::Proctor => true,
+        };
+        if !allowed {
+            return Err(JoinError::Forbidden);
+        }
+        if !facts.is_open && !p.role.is_staff() {
+            return Err(JoinError::SessionEnded);
+        }
+        let device = device_of(p.role);
+        let (user_id, role) = (p.user_id, p.role);
+        let room_id = facts.webrtc_room_id;
+        let session_id = facts.id;
+        let exam_id = facts.exam_id;
+        if let (Some(device), TokenRole::Candidate) = (device, role) {
+            self.bind_device(peer, session_id, device);
+        }
+        let room = self.rooms.entry(room_id).or_insert_with(|| RoomState {
+            members: Vec::new(),
+        });
+        let already = room.members.contains(&peer);
+        let mut peers = Vec::new();
+        for other in &room.members {
+            if *other == peer {
+                continue;
+            }
+            if let Some(o) = self.peers.get(other) {
+                peers.push(PeerInfo {
+                    peer_id: *other,
+                    role: wire_role(o.principal.role),
+                    user_id: UserId::from_uuid(o.principal.user_id),
+                });
+            }
+        }
+        if !already {
+            room.members.push(peer);
+            let frame = encode(&ServerMessage::PeerJoined {
+                room_id: RoomId::from_uuid(room_id),
+                peer_id: peer,
+                role: wire_role(role),
+                user_id: UserId::from_uuid(user_id),
+            });
+            let others: Vec<PeerId> = room
+                .members
+                .iter()
+                .copied()
+                .filter(|m| *m != peer)
+                .collect();
+            for other in others {
+                self.deliver(other, frame.clone());
+            }
+        }
+        if let Some(e) = self.peers.get_mut(&peer) {
+            e.rooms.insert(room_id);
+        }
+        self.views
+            .entry(session_id)
+            .or_insert_with(|| (exam_id, default_view(session_id)));
+        Ok(ServerMessage::Joined {
+            room_id: RoomId::from_uuid(room_id),
+            peers,
+            ice_servers: self.ice_servers.clone(),
+        })
+    }
+
+    fn leave(&mut self, peer: PeerId, room: Uuid) {
+        self.remove_from_room(peer, room);
+        if let Some(e) = self.peers.get_mut(&peer) {
+            e.rooms.remove(&room);
+        }
+    }
+
+    fn remove_from_room(&mut self, peer: PeerId, room_id: Uuid) {
+        let Some(room) = self.rooms.get_mut(&room_id) else {
+            return;
+        };
+        let before = room.members.len();
+        room.members.retain(|m| *m != peer);
+        if room.members.len() == before {
+            return;
+        }
+        let frame = encode(&ServerMessage::PeerLeft {
+            room_id: RoomId::from_uuid(room_id),
+            peer_id: peer,
+        });
+        let members = room.members.clone();
+        if members.is_empty() {
+            self.rooms.remove(&room_id);
+        }
+        for m in members {
+            self.deliver(m, frame.clone());
+        }
+    }
+
+    fn signal(&mut self, from: PeerId, signal: Signal) -> Result<(), SignalError> {
+        let room_id = signal.room_id.as_uuid();
+        let Some(room) = self.rooms.get(&room_id) else {
+            return Err(SignalError::NotInRoom);
+        };
+        if !room.members.contains(&from) {
+            return Err(SignalError::NotInRoom);
+        }
+        let to = match signal.to {
+            PeerRef::Hub => return Err(SignalError::NoRelay),
+            PeerRef::Peer(p) => p,
+        };
+        if to == from {
+            return Err(SignalError::NotAllowed);
+        }
+        if !room.members.contains(&to) {
+            return Err(SignalError::UnknownPeer);
+        }
+        let frame = encode(&ServerMessage::Signal {
+            room_id: signal.room_id,
+            from: PeerRef::Peer(from),
+            data: signal.data,
+        });
+        self.deliver(to, frame);
+        metrics::counter!("hub_signals_relayed_total").increment(1);
+        Ok(())
+    }
+
+    fn heartbeat(&mut self, peer: PeerId, now: Instant) {
+        let Some(entry) = self.peers.get(&peer) else {
+            return;
+        };
+        let Some((session, device)) = entry.device else {
+            return;
+        };
+        self.effect(Effect::HeartbeatKey {
+            session_id: session,
+            device,
+        });
+        if let Some(change) = self.liveness.beat(session, device, now) {
+            self.liveness_changed(change);
+        }
+    }
+
+    fn poll_liveness(&mut self, now: Instant) {
+        for change in self.liveness.poll(now) {
+            self.liveness_changed(change);
+        }
+    }
+
+    fn telemetry_gap(&mut self, started: bool, now: Instant) {
+        if started {
+            for session in self.liveness.gap_started() {
+                self.effect(Effect::SystemEvent {
+                    session_id: session,
+                    event_type: "TELEMETRY_GAP",
+                    severity: 1,
+                    meta: Some(serde_json::json!({"cause": "heartbeat store unreachable"})),
+                });
+            }
+        } else {
+            self.liveness.gap_ended(now);
+        }
+    }
+
+    fn liveness_changed(&mut self, change: LivenessChange) {
+        let (session, device, state, event_type) = match change {
+            LivenessChange::Lost(s, d) => (s, d, DeviceState::Lost, Some(d.lost_event())),
+            LivenessChange::Online(s, d, was_lost) => {
+                let e = if was_lost {
+                    Some(d.reconnected_event())
+                } else {
+                    None
+                };
+                (s, d, DeviceState::Online, e)
+            }
+        };
+        if let Some(event_type) = event_type {
+            self.effect(Effect::SystemEvent {
+                session_id: session,
+                event_type,
+                severity: if state == DeviceState::Lost { 4 } else { 1 },
+                meta: None,
+            });
+        }
+        let Some((exam, view)) = self.views.get_mut(&session) else {
+            return;
+        };
+        let slot = match device {
+            Device::Laptop => &mut view.liveness.laptop,
+            Device::Mobile => &mut view.liveness.mobile,
+        };
+        if *slot == state {
+            return;
+        }
+        *slot = state;
+        if let Some(event_type) = event_type {
+            view.last_event = Some(signaling::LastEvent {
+                event_id: signaling::EventId::new_v4(),
+                event_type: signaling::EventType::new(event_type)
+                    .expect("hub event types are valid"),
+                severity: signaling::Severity::new(if state == DeviceState::Lost { 4 } else { 1 })
+                    .expect("1..=10"),
+                timestamp: signaling::Timestamp::from(chrono::Utc::now()),
+            });
+        }
+        let exam = *exam;
+        let frame = encode(&ServerMessage::SessionUpdate(view.clone()));
+        self.to_watchers(exam, frame);
+    }
+
+    fn to_watchers(&self, exam: Uuid, frame: Arc<str>) {
+        if let Some(watchers) = self.watchers.get(&exam) {
+            for w in watchers {
+                self.deliver(*w, frame.clone());
+            }
+        }
+    }
+
+    fn watch(&mut self, peer: PeerId, exam: Uuid, snapshot: Vec<SessionView>) {
+        let Some(entry) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        entry.watching.insert(exam);
+        let mut sessions = Vec::with_capacity(snapshot.len());
+        for mut view in snapshot {
+            let id = view.session_id.as_uuid();
+            // Liveness is the hub's own knowledge; the stored snapshot cannot know it.
+            view.liveness = Liveness {
+                laptop: self.liveness.state(id, Device::Laptop),
+                mobile: self.liveness.state(id, Device::Mobile),
+            };
+            self.views.insert(id, (exam, view.clone()));
+            sessions.push(view);
+        }
+        let frame = encode(&ServerMessage::SessionSnapshot {
+            exam_id: ExamId::from_uuid(exam),
+            sessions,
+        });
+        self.deliver(peer, frame);
+        self.watchers.entry(exam).or_default().insert(peer);
+    }
+
+    fn update(&mut self, fact: SessionFact) {
+        let (_, view) = self
+            .views
+            .entry(fact.session_id)
+            .or_insert_with(|| (fact.exam_id, default_view(fact.session_id)));
+        view.status = fact.status;
+        view.violation_score = fact.violation_score;
+        if fact.last_event.is_some() {
+            view.last_event = fact.last_event;
+        }
+        let frame = encode(&ServerMessage::SessionUpdate(view.clone()));
+        self.to_watchers(fact.exam_id, frame);
+    }
+
+    fn session_devices(&self, session: Uuid) -> impl Iterator<Item = (Device, PeerId)> + '_ {
+        [Device::Laptop, Device::Mobile]
+            .into_iter()
+            .filter_map(move |d| self.devices.get(&(session, d)).map(|p| (d, *p)))
+    }
+
+    fn hub_signal(&mut self, signal: HubSignal) {
+        match signal {
+            HubSignal::UserRevoked { user_id } => {
+                for peer in self.users.get(&user_id).into_iter().flatten() {
+                    if let Some(p) = self.peers.get(peer) {
+                        p.outbox.close_with(CloseCode::InvalidToken);
+                    }
+                }
+            }
+            HubSignal::SessionEnded {
+                session_id,
+                exam_id,
+                status,
+                reason,
+            } => {
+                let status = status_of(&status);
+                let frame = encode(&ServerMessage::SessionEnded { status, reason });
+                for (_, peer) in self.session_devices(session_id).collect::<Vec<_>>() {
+                    self.deliver(peer, frame.clone());
+                    if let Some(p) = self.peers.get(&peer) {
+                        p.outbox.close_with(CloseCode::SessionEnded);
+                    }
+                }
+                self.liveness.forget(session_id);
+                let score = self
+                    .views
+                    .get(&session_id)
+                    .map_or(0.0, |(_, v)| v.violation_score);
+                self.update(SessionFact {
+                    session_id,
+                    exam_id,
+                    status,
+                    violation_score: score,
+                    last_event: None,
+                });
+            }
+            HubSignal::SessionChanged {
+                session_id,
+                exam_id,
+            } => {
+                if let Some((_, view)) = self.views.get(&session_id) {
+                    let frame = encode(&ServerMessage::SessionUpdate(view.clone()));
+                    self.to_watchers(exam_id, frame);
+                }
+            }
+            HubSignal::Warn {
+                session_id,
+                message,
+            } => {
+                if let (Some(peer), Ok(text)) = (
+                    self.devices.get(&(session_id, Device::Laptop)),
+                    signaling::WarningText::new(message),
+                ) {
+                    self.deliver(*peer, encode(&ServerMessage::Warning { message: text }));
+                }
+            }
+            HubSignal::UnpairMobile { session_id } => {
+                if let Some(peer) = self.devices.get(&(session_id, Device::Mobile)) {
+                    if let Some(p) = self.peers.get(peer) {
+                        p.outbox.close_with(CloseCode::SessionEnded);
+                    }
+                }
+                self.effect(Effect::ClearMobile { session_id });
+            }
+            HubSignal::PairingClaimed {
+                session_id,
+                confirm_code,
+                device_fingerprint,
+                replaced,
+            } => {
+                if replaced {
+                    if let Some(peer) = self.devices.get(&(session_id, Device::Mobile)) {
+                        if let Some(p) = self.peers.get(peer) {
+                            p.outbox.close_with(CloseCode::Replaced);
+                        }
+                    }
+                }
+                if let Some(peer) = self.devices.get(&(session_id, Device::Laptop)) {
+                    let frame = encode(&ServerMessage::PairingClaimed {
+                        confirm_code,
+                        device_fingerprint: Some(device_fingerprint),
+                    });
+                    self.deliver(*peer, frame);
+                }
+            }
+        }
+    }
+
+    fn pairing_reject(&mut self, peer: PeerId) {
+        let Some((session, Device::Laptop)) = self.peers.get(&peer).and_then(|p| p.device) else {
+            return;
+        };
+        if let Some(phone) = self.devices.get(&(session, Device::Mobile)) {
+            if let Some(p) = self.peers.get(phone) {
+                p.outbox.close_with(CloseCode::SessionEnded);
+            }
+        }
+        self.effect(Effect::ClearMobile {
+            session_id: session,
+        });
+        self.effect(Effect::SystemEvent {
+            session_id: session,
+            event_type: "MOBILE_PAIRING_REJECTED",
+            severity: 2,
+            meta: None,
+        });
+    }
+
+    fn forget_unused_view_and_liveness(&mut self) {
+        // Views are kept only for sessions whose exam is watched or whose devices are live.
+        let live_sessions: HashSet<Uuid> = self.devices.keys().map(|(s, _)| *s).collect();
+        let watchers = &self.watchers;
+        self.views
+            .retain(|s, (exam, _)| live_sessions.contains(s) || watchers.contains_key(exam));
+    }
+}
+
+fn default_view(session: Uuid) -> SessionView {
+    SessionView {
+        session_id: SessionId::from_uuid(session),
+        status: SessionStatus::Started,
+        violation_score: 0.0,
+        liveness: Liveness {
+            laptop: DeviceState::Unknown,
+            mobile: DeviceState::Unknown,
+        },
+        last_event: None,
+        flagged: None,
+        candidate_id: None,
+    }
+}

@@ -1,0 +1,133 @@
+//! A socket's bounded outbound queue. Producers (the hub, fan-outs) never wait: when the queue
+//! is over its message or byte bound the socket is told to close with 4008 ("too slow to
+//! read") — never a silent drop, never unbounded memory.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use signaling::CloseCode;
+use tokio::sync::{mpsc, watch};
+
+/// The sending side, held by the hub. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    /// Encoded frames for the socket task.
+    frames: mpsc::Sender<Arc<str>>,
+    /// Bytes queued and not yet written, shared with the receiving side.
+    queued_bytes: Arc<AtomicUsize>,
+    /// Byte bound of the queue.
+    max_bytes: usize,
+    /// Tells the socket task to close with a code.
+    close: Arc<watch::Sender<Option<CloseCode>>>,
+}
+
+/// The receiving side, owned by the socket task.
+pub struct OutboxReceiver {
+    /// Frames to write.
+    pub frames: mpsc::Receiver<Arc<str>>,
+    /// Same counter as the sender's.
+    queued_bytes: Arc<AtomicUsize>,
+    /// Fires when someone asks this socket to close.
+    pub close: watch::Receiver<Option<CloseCode>>,
+}
+
+/// A new queue of `max_messages` messages and `max_bytes` bytes.
+pub fn outbox(max_messages: usize, max_bytes: usize) -> (Outbox, OutboxReceiver) {
+    let (tx, rx) = mpsc::channel(max_messages.max(1));
+    let (close_tx, close_rx) = watch::channel(None);
+    let queued_bytes = Arc::new(AtomicUsize::new(0));
+    (
+        Outbox {
+            frames: tx,
+            queued_bytes: queued_bytes.clone(),
+            max_bytes,
+            close: Arc::new(close_tx),
+        },
+        OutboxReceiver {
+            frames: rx,
+            queued_bytes,
+            close: close_rx,
+        },
+    )
+}
+
+impl Outbox {
+    /// Queues a frame. Returns false (and asks the socket to close with 4008) when the reader
+    /// is too slow; false also when the socket is already gone.
+    pub fn push(&self, frame: Arc<str>) -> bool {
+        let len = frame.len();
+        if self.queued_bytes.load(Ordering::Relaxed) + len > self.max_bytes {
+            self.close_with(CloseCode::TooSlow);
+            return false;
+        }
+        match self.frames.try_send(frame) {
+            Ok(()) => {
+                self.queued_bytes.fetch_add(len, Ordering::Relaxed);
+                true
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics::counter!("hub_ws_slow_consumer_total").increment(1);
+                self.close_with(CloseCode::TooSlow);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Asks the socket to close with `code` (the first code asked for wins).
+    pub fn close_with(&self, code: CloseCode) {
+        self.close.send_if_modified(|c| {
+            if c.is_none() {
+                *c = Some(code);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// True once the socket task has gone.
+    pub fn is_closed(&self) -> bool {
+        self.frames.is_closed()
+    }
+}
+
+impl OutboxReceiver {
+    /// Marks a frame as written (releases its bytes).
+    pub fn written(&self, frame: &str) {
+        self.queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overflow_by_count_asks_to_close_with_4008() {
+        let (tx, mut rx) = outbox(2, 1 << 20);
+        assert!(tx.push("a".into()));
+        assert!(tx.push("b".into()));
+        assert!(!tx.push("c".into()));
+        assert_eq!(*rx.close.borrow_and_update(), Some(CloseCode::TooSlow));
+        let f = rx.frames.try_recv().unwrap();
+        rx.written(&f);
+        assert_eq!(&*f, "a");
+    }
+
+    #[test]
+    fn overflow_by_bytes_asks_to_close_with_4008() {
+        let (tx, rx) = outbox(100, 10);
+        assert!(tx.push("12345678".into()));
+        assert!(!tx.push("123".into()));
+        assert_eq!(*rx.close.borrow(), Some(CloseCode::TooSlow));
+    }
+
+    #[test]
+    fn first_close_code_wins() {
+        let (tx, rx) = outbox(1, 10);
+        tx.close_with(CloseCode::Replaced);
+        tx.close_with(CloseCode::TooSlow);
+        assert_eq!(*rx.close.borrow(), Some(CloseCode::Replaced));
+    }
+}

@@ -1,0 +1,331 @@
+//! One WebSocket connection: the auth phase, then a loop that reads frames, writes the
+//! outbound queue, pings, and closes with a code when anything asks it to. The protocol rules
+//! live in `signaling::Connection`; room state lives in the hub actor; this task only moves
+//! frames between them and the stores.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures::{SinkExt, StreamExt};
+use signaling::{
+    authenticate, Action, Admission, ClientMessage, CloseCode, Connection, Inbound, Outbound,
+    PeerId, Role, ServerMessage, Timestamp,
+};
+use tokio::time::Instant;
+
+use crate::hub::{JoinError, Principal, SignalError};
+use crate::model::TokenRole;
+use crate::state::AppState;
+use crate::store::sessions_lookup;
+use crate::ws::outbox::{outbox, OutboxReceiver};
+
+/// A text frame without copying it: axum's bytes seen as `str`.
+pub struct Text(Utf8Bytes);
+
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+fn to_inbound(msg: Result<Message, axum::Error>) -> Inbound<Text> {
+    match msg {
+        Ok(Message::Text(t)) => Inbound::Text(Text(t)),
+        Ok(Message::Binary(b)) => Inbound::Binary { len: b.len() },
+        Ok(Message::Ping(_)) => Inbound::Ping,
+        Ok(Message::Pong(_)) => Inbound::Pong,
+        Ok(Message::Close(_)) => Inbound::Close,
+        // Over the socket library's size limit: report a frame too big for the protocol.
+        Err(e) if e.to_string().to_lowercase().contains("too long") => {
+            Inbound::Binary { len: usize::MAX }
+        }
+        Err(_) => Inbound::Close,
+    }
+}
+
+fn to_message(out: Outbound) -> Message {
+    match out {
+        Outbound::Text(t) => Message::Text(Utf8Bytes::from(&*t)),
+        Outbound::Ping => Message::Ping(Default::default()),
+        Outbound::Close(code) => Message::Close(Some(CloseFrame {
+            code: code.code(),
+            reason: Utf8Bytes::from_static(code.reason()),
+        })),
+    }
+}
+
+fn wire_role(role: TokenRole) -> Role {
+    match role {
+        TokenRole::Candidate => Role::Candidate,
+        TokenRole::Mobile => Role::Mobile,
+        TokenRole::Proctor => Role::Proctor,
+        TokenRole::Admin => Role::Admin,
+    }
+}
+
+async fn verify(state: &AppState, token: &str) -> Result<Admission<Principal>, CloseCode> {
+    let caller = crate::http::extract::AuthUser::from_token(state, token)
+        .await
+        .map_err(|_| CloseCode::InvalidToken)?;
+    if let Some(session_id) = caller.session_id {
+        // A phone's token is bound to one session; once it ended, the phone has no business here.
+        match sessions_lookup::by_id(&state.db, session_id).await {
+            Ok(Some(f)) if f.is_open => {}
+            Ok(_) => return Err(CloseCode::SessionEnded),
+            Err(_) => return Err(CloseCode::ShuttingDown),
+        }
+    }
+    let peer_id = PeerId::new_v4();
+    Ok(Admission {
+        principal: Principal {
+            peer_id,
+            user_id: caller.user_id,
+            role: caller.role,
+            session_id: caller.session_id,
+        },
+        peer_id,
+        role: wire_role(caller.role),
+        server_now: Timestamp::from(chrono::Utc::now()),
+    })
+}
+
+/// Runs one socket to its end.
+pub async fn run(state: AppState, socket: WebSocket) {
+    metrics::gauge!("hub_ws_connections").increment(1.0);
+    let (mut sink, stream) = socket.split();
+    let mut inbound = stream.map(to_inbound);
+    let mut outbound =
+        (&mut sink).with(|o: Outbound| futures::future::ready(Ok::<_, axum::Error>(to_message(o))));
+    let limits = state.ws_limits();
+    let origin = Instant::now();
+    let now = move || origin.elapsed();
+    let mut conn = Connection::new(limits.clone(), now());
+
+    let shutdown = state.shutdown.clone();
+    let auth = authenticate(
+        &mut conn,
+        &mut inbound,
+        &mut outbound,
+        async {
+            tokio::select! {
+                () = tokio::time::sleep(limits.auth_timeout) => {},
+                () = shutdown.cancelled() => {},
+            }
+        },
+        |token| {
+            let state = state.clone();
+            async move { verify(&state, token.as_str()).await }
+        },
+    )
+    .await;
+    drop(outbound);
+    let Ok(principal) = auth else {
+        metrics::gauge!("hub_ws_connections").decrement(1.0);
+        return;
+    };
+    let peer = principal.peer_id;
+    let (tx, rx) = outbox(limits.outbound_queue_messages, limits.outbound_queue_bytes);
+    state
+        .hub
+        .register(peer, principal.clone(), tx.clone())
+        .await;
+    let reason = serve(
+        &state,
+        &mut conn,
+        &mut inbound,
+        &mut sink,
+        rx,
+        peer,
+        &principal,
+        now,
+    )
+    .await;
+    state.hub.unregister(peer).await;
+    tracing::debug!(%peer, ?reason, "socket closed");
+    metrics::gauge!("hub_ws_connections").decrement(1.0);
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve<St, Si>(
+    state: &AppState,
+    conn: &mut Connection,
+    inbound: &mut St,
+    sink: &mut Si,
+    mut rx: OutboxReceiver,
+    peer: PeerId,
+    principal: &Principal,
+    now: impl Fn() -> Duration,
+) -> Option<CloseCode>
+where
+    St: futures::Stream<Item = Inbound<Text>> + Unpin,
+    Si: futures::Sink<Message> + Unpin,
+{
+    let origin = Instant::now() - now();
+    loop {
+        let timer = conn.next_timeout().map(|t| origin + t);
+        let action = tokio::select! {
+            biased;
+            () = state.shutdown.cancelled() => conn.close(CloseCode::ShuttingDown),
+            changed = rx.close.changed() => match (changed, *rx.close.borrow()) {
+                (Ok(()), Some(code)) => conn.close(code),
+                _ => Action::Nothing,
+            },
+            frame = rx.frames.recv() => match frame {
+                Some(frame) => {
+                    rx.written(&frame);
+                    if sink.send(Message::Text(Utf8Bytes::from(&*frame))).await.is_err() {
+                        return None;
+                    }
+                    Action::Nothing
+                }
+                None => Action::Nothing,
+            },
+            frame = inbound.next() => conn.on_frame(frame.unwrap_or(Inbound::Close), now()),
+            () = async { match timer { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
+                conn.on_timeout(now())
+            }
+        };
+        let action = match action {
+            Action::Request(msg) => handle(state, conn, peer, principal, msg).await,
+            other => other,
+        };
+        match action {
+            Action::Reply(msg) => {
+                if sink
+                    .send(to_message(Outbound::message(&msg)))
+                    .await
+                    .is_err()
+                {
+                    return None;
+                }
+            }
+            Action::Ping => {
+                if sink.send(to_message(Outbound::Ping)).await.is_err() {
+                    return None;
+                }
+            }
+            Action::Close(code) => {
+                // Flush what was queued before the close (e.g. `session-ended`).
+                while let Ok(frame) = rx.frames.try_recv() {
+                    rx.written(&frame);
+                    if sink
+                        .send(Message::Text(Utf8Bytes::from(&*frame)))
+                        .await
+                        .is_err()
+                    {
+                        return Some(code);
+                    }
+                }
+                let _ = sink.send(to_message(Outbound::Close(code))).await;
+                // Close handshake: read (and discard) until the client's close, briefly, so
+                // frames it sent meanwhile do not turn our close into a connection reset.
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    while let Some(frame) = inbound.next().await {
+                        if matches!(frame, Inbound::Close) {
+                            break;
+                        }
+                    }
+                })
+                .await;
+                let _ = sink.close().await;
+                return Some(code);
+            }
+            Action::Disconnected => return None,
+            Action::Authenticate(_) | Action::Request(_) | Action::Nothing => {}
+        }
+    }
+}
+
+fn error(code: &'static str, message: impl Into<String>) -> Action {
+    Action::Reply(ServerMessage::error(code, message))
+}
+
+async fn handle(
+    state: &AppState,
+    conn: &mut Connection,
+    peer: PeerId,
+    principal: &Principal,
+    msg: ClientMessage,
+) -> Action {
+    match msg {
+        ClientMessage::Heartbeat => {
+            state.hub.heartbeat(peer).await;
+            Action::Reply(ServerMessage::HeartbeatAck {
+                server_now: Timestamp::from(chrono::Utc::now()),
+            })
+        }
+        ClientMessage::Join(j) => {
+            let facts = match sessions_lookup::by_room(&state.db, j.room_id.as_uuid()).await {
+                Ok(Some(f)) => f,
+                Ok(None) => return conn.close(CloseCode::Forbidden),
+                Err(_) => return error("STORE_UNAVAILABLE", "cannot look the room up; retry"),
+            };
+            match state.hub.join(peer, facts).await {
+                Ok(joined) => Action::Reply(joined),
+                Err(JoinError::Forbidden) => conn.close(CloseCode::Forbidden),
+                Err(JoinError::SessionEnded) => conn.close(CloseCode::SessionEnded),
+            }
+        }
+        ClientMessage::Leave(l) => {
+            state.hub.leave(peer, l.room_id.as_uuid()).await;
+            Action::Nothing
+        }
+        ClientMessage::Signal(s) => match state.hub.signal(peer, s).await {
+            Ok(()) => Action::Nothing,
+            Err(SignalError::NotInRoom) => conn.close(CloseCode::Forbidden),
+            Err(SignalError::UnknownPeer) => error("PEER_NOT_FOUND", "no such peer in this room"),
+            Err(SignalError::NotAllowed) => conn.close(CloseCode::Forbidden),
+            Err(SignalError::NoRelay) => error(
+                "RELAY_UNAVAILABLE",
+                "the media relay is not enabled on this hub",
+            ),
+        },
+        ClientMessage::Event(e) => match crate::hub::events::accept(state, principal, e).await {
+            Ok(ack) => Action::Reply(ack),
+            Err((code, message)) => error(code, message),
+        },
+        ClientMessage::Watch(w) => {
+            if !principal.role.is_staff() {
+                return conn.close(CloseCode::Forbidden);
+            }
+            match crate::hub::watch::snapshot(state, w.exam_id.as_uuid()).await {
+                Ok(Some(snapshot)) => {
+                    state.hub.watch(peer, w.exam_id.as_uuid(), snapshot).await;
+                    Action::Nothing
+                }
+                Ok(None) => error("EXAM_NOT_FOUND", "no such exam"),
+                Err(_) => error("STORE_UNAVAILABLE", "cannot load the exam; retry"),
+            }
+        }
+        ClientMessage::Unwatch(w) => {
+            state.hub.unwatch(peer, w.exam_id.as_uuid()).await;
+            Action::Nothing
+        }
+        ClientMessage::Warn(w) => {
+            if !principal.role.is_staff() {
+                return conn.close(CloseCode::Forbidden);
+            }
+            match crate::hub::watch::warn(
+                state,
+                principal.user_id,
+                w.session_id.as_uuid(),
+                w.message.as_str(),
+            )
+            .await
+            {
+                Ok(true) => Action::Nothing,
+                Ok(false) => error("SESSION_NOT_FOUND", "no such session"),
+                Err(_) => error("STORE_UNAVAILABLE", "the warning was not recorded; retry"),
+            }
+        }
+        ClientMessage::PairingReject => {
+            if principal.role != TokenRole::Candidate {
+                return conn.close(CloseCode::Forbidden);
+            }
+            state.hub.pairing_reject(peer).await;
+            Action::Nothing
+        }
+        // The auth phase is over; a second `auth` is a protocol error.
+        ClientMessage::Auth(_) => conn.close(CloseCode::BadRequest),
+    }
+}

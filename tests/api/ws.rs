@@ -1,0 +1,655 @@
+//! The real-time hub through real sockets: auth, rooms, relay, limits, pairing, liveness.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use proctor_hub::model::UserRole;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use uuid::Uuid;
+
+use crate::helpers::{assert_error, spawn_app, spawn_app_with, TestApp};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+async fn connect(app: &TestApp) -> Ws {
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", app.addr))
+        .await
+        .unwrap();
+    ws
+}
+
+async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.unwrap();
+}
+
+/// The next JSON message (skipping pings), within the bounded wait.
+async fn recv(ws: &mut Ws) -> Value {
+    loop {
+        let msg = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("a message in time")
+            .expect("open")
+            .unwrap();
+        match msg {
+            Message::Text(t) => return serde_json::from_str(&t).unwrap(),
+            Message::Close(c) => panic!("closed: {c:?}"),
+            _ => {}
+        }
+    }
+}
+
+/// The next message of `kind`, skipping others.
+async fn recv_type(ws: &mut Ws, kind: &str) -> Value {
+    loop {
+        let v = recv(ws).await;
+        if v["type"] == kind {
+            return v;
+        }
+    }
+}
+
+/// Waits for the close frame and returns its code.
+async fn closed_with(ws: &mut Ws) -> u16 {
+    loop {
+        match tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("closed in time")
+        {
+            Some(Ok(Message::Close(Some(frame)))) => return u16::from(frame.code),
+            Some(Ok(Message::Close(None))) | None => panic!("closed without a code"),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => panic!("socket error before close: {e}"),
+        }
+    }
+}
+
+async fn authed(app: &TestApp, token: &str) -> (Ws, Value) {
+    let mut ws = connect(app).await;
+    send(&mut ws, json!({"type": "auth", "token": token})).await;
+    let a = recv(&mut ws).await;
+    assert_eq!(a["type"], "authed", "{a}");
+    (ws, a)
+}
+
+/// A started session of a new candidate in a new published exam: (candidate token, session, room, exam).
+async fn new_session(app: &TestApp) -> (String, Uuid, Uuid, Uuid) {
+    let (candidate, token) = app.user_with_token(UserRole::Candidate).await;
+    let admin: Uuid = sqlx::query_scalar("INSERT INTO users (id, email, name, password_hash, role) VALUES ($1, $2, 'A', 'x', 'ADMIN') RETURNING id")
+        .bind(Uuid::new_v4())
+        .bind(format!("{}@admins.test", Uuid::new_v4().simple()))
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    let exam = Uuid::new_v4();
+    sqlx::query("INSERT INTO exams (id, title, status, duration_minutes, starts_at, ends_at, created_by_user_id) VALUES ($1, 'E', 'PUBLISHED', 60, now() - interval '1 minute', now() + interval '1 day', $2)")
+        .bind(exam)
+        .bind(admin)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    let (session, room) = (Uuid::new_v4(), Uuid::new_v4());
+    sqlx::query("INSERT INTO sessions (id, exam_id, candidate_id, expires_at, webrtc_room_id) VALUES ($1, $2, $3, now() + interval '1 hour', $4)")
+        .bind(session)
+        .bind(exam)
+        .bind(candidate)
+        .bind(room)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    (token, session, room, exam)
+}
+
+async fn pair_phone(
+    app: &TestApp,
+    candidate_token: &str,
+    session: Uuid,
+    fingerprint: &str,
+) -> Value {
+    let r = app
+        .post(
+            &format!("/sessions/{session}/pairing"),
+            Some(candidate_token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let minted: Value = r.json().await.unwrap();
+    let url = minted["pairingUrl"].as_str().unwrap();
+    let token = url.split("#t=").nth(1).unwrap();
+    let r = app
+        .post(
+            "/pairing/claim",
+            None,
+            json!({"token": token, "deviceFingerprint": fingerprint}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
+async fn assert_no_leaks(app: &TestApp) {
+    for _ in 0..50 {
+        let s = app.state.hub.stats().await;
+        if s == Default::default() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("hub still holds state: {:?}", app.state.hub.stats().await);
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn candidate_phone_and_proctor_relay_offer_answer_and_ice(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let (candidate_token, session, room, exam) = new_session(&app).await;
+    let (_, proctor_token) = app.user_with_token(UserRole::Proctor).await;
+    let claimed = pair_phone(&app, &candidate_token, session, "phone-1").await;
+    assert_eq!(claimed["webrtcRoomId"], room.to_string());
+
+    let (mut laptop, la) = authed(&app, &candidate_token).await;
+    assert_eq!(la["role"], "CANDIDATE");
+    assert_eq!(la["heartbeatIntervalMs"], 5000);
+    send(&mut laptop, json!({"type": "join", "roomId": room})).await;
+    let joined = recv_type(&mut laptop, "joined").await;
+    assert_eq!(joined["peers"].as_array().unwrap().len(), 0);
+
+    let (mut phone, pa) = authed(&app, claimed["accessToken"].as_str().unwrap()).await;
+    assert_eq!(pa["role"], "MOBILE");
+    send(&mut phone, json!({"type": "join", "roomId": room})).await;
+    let joined = recv_type(&mut phone, "joined").await;
+    assert_eq!(joined["peers"][0]["peerId"], la["peerId"]);
+    let pj = recv_type(&mut laptop, "peer-joined").await;
+    assert_eq!(pj["peerId"], pa["peerId"]);
+    assert_eq!(pj["role"], "MOBILE");
+
+    let (mut proctor, pra) = authed(&app, &proctor_token).await;
+    send(&mut proctor, json!({"type": "watch", "examId": exam})).await;
+    let snap = recv_type(&mut proctor, "session-snapshot").await;
+    assert_eq!(snap["sessions"][0]["sessionId"], session.to_string());
+    send(&mut proctor, json!({"type": "join", "roomId": room})).await;
+    assert_eq!(
+        recv_type(&mut proctor, "joined").await["peers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Offer laptop → proctor, answer back, ICE both ways; the hub stamps `from`.
+    send(&mut laptop, json!({"type": "signal", "roomId": room, "to": pra["peerId"], "data": {"kind": "offer", "sdp": "v=0 offer"}})).await;
+    let offer = recv_type(&mut proctor, "signal").await;
+    assert_eq!(offer["from"], la["peerId"]);
+    assert_eq!(offer["data"]["sdp"], "v=0 offer");
+    send(&mut proctor, json!({"type": "signal", "roomId": room, "to": la["peerId"], "data": {"kind": "answer", "sdp": "v=0 answer"}})).await;
+    let answer = recv_type(&mut laptop, "signal").await;
+    assert_eq!(answer["from"], pra["peerId"]);
+    assert_eq!(answer["data"]["kind"], "answer");
+    send(&mut phone, json!({"type": "signal", "roomId": room, "to": pra["peerId"], "data": {"kind": "ice", "candidate": {"candidate": "candidate:1 1 UDP 1 127.0.0.1 5000 typ host"}}})).await;
+    let ice = recv_type(&mut proctor, "signal").await;
+    assert_eq!(ice["from"], pa["peerId"]);
+    assert_eq!(ice["data"]["kind"], "ice");
+
+    // A forged `from` is ignored: the hub stamps the real sender.
+    send(&mut phone, json!({"type": "signal", "roomId": room, "to": la["peerId"], "from": pra["peerId"], "data": {"kind": "ice", "candidate": {}}})).await;
+    assert_eq!(recv_type(&mut laptop, "signal").await["from"], pa["peerId"]);
+
+    // Heartbeats are acknowledged with the server clock.
+    send(&mut laptop, json!({"type": "heartbeat"})).await;
+    assert!(recv_type(&mut laptop, "heartbeat-ack").await["serverNow"].is_string());
+
+    // An event from the laptop is stored, acknowledged and reaches the watcher.
+    let event_id = Uuid::new_v4();
+    send(
+        &mut laptop,
+        json!({"type": "event", "eventId": event_id, "eventType": "TAB_HIDDEN", "severity": 3}),
+    )
+    .await;
+    assert_eq!(
+        recv_type(&mut laptop, "event-ack").await["eventId"],
+        event_id.to_string()
+    );
+    loop {
+        let u = recv_type(&mut proctor, "session-update").await;
+        if u["lastEvent"]["eventType"] == "TAB_HIDDEN" {
+            break;
+        }
+    }
+    let stored: (String, i16) =
+        sqlx::query_as("SELECT source::text, severity FROM proctoring_events WHERE event_id = $1")
+            .bind(event_id)
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(stored, ("LAPTOP".to_string(), 3));
+
+    // Proctor warns; the laptop sees it; the audit row exists.
+    send(
+        &mut proctor,
+        json!({"type": "warn", "sessionId": session, "message": "Eyes on your screen"}),
+    )
+    .await;
+    assert_eq!(
+        recv_type(&mut laptop, "warning").await["message"],
+        "Eyes on your screen"
+    );
+    let warns: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM admin_actions WHERE session_id = $1 AND action_type = 'WARN'",
+    )
+    .bind(session)
+    .fetch_one(&app.state.db)
+    .await
+    .unwrap();
+    assert_eq!(warns, 1);
+
+    // Leaving tells the others; socket ids are kept current.
+    phone.close(None).await.unwrap();
+    assert_eq!(
+        recv_type(&mut laptop, "peer-left").await["peerId"],
+        pa["peerId"]
+    );
+    let ids: (Option<String>,) =
+        sqlx::query_as("SELECT candidate_socket_id FROM sessions WHERE id = $1")
+            .bind(session)
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(ids.0.as_deref(), la["peerId"].as_str());
+    laptop.close(None).await.unwrap();
+    proctor.close(None).await.unwrap();
+    assert_no_leaks(&app).await;
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn origin_auth_and_protocol_errors_close_with_their_codes(pool: PgPool) {
+    let app = spawn_app_with(pool, |c| c.ws_auth_timeout = Duration::from_millis(500)).await;
+    // Origin not on the allowlist: refused before the upgrade.
+    let mut req = format!("ws://{}/ws", app.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("origin", "http://evil.example".parse().unwrap());
+    let err = tokio_tungstenite::connect_async(req).await.unwrap_err();
+    assert!(err.to_string().contains("403"), "{err}");
+    let mut req = format!("ws://{}/ws", app.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("origin", "http://allowed.example".parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(req).await.is_ok());
+
+    // No auth in time → 4502.
+    let mut ws = connect(&app).await;
+    assert_eq!(closed_with(&mut ws).await, 4502);
+    // Invalid token → 4500.
+    let mut ws = connect(&app).await;
+    send(&mut ws, json!({"type": "auth", "token": "nope"})).await;
+    assert_eq!(closed_with(&mut ws).await, 4500);
+    // First frame not auth → 4501.
+    let mut ws = connect(&app).await;
+    send(&mut ws, json!({"type": "heartbeat"})).await;
+    assert_eq!(closed_with(&mut ws).await, 4501);
+
+    let (candidate_token, _session, room, _) = new_session(&app).await;
+    // Oversize → 1009.
+    let (mut ws, _) = authed(&app, &candidate_token).await;
+    let big = "x".repeat(70 * 1024);
+    send(&mut ws, json!({"type": "signal", "roomId": room, "to": Uuid::new_v4(), "data": {"kind": "offer", "sdp": big}})).await;
+    assert_eq!(closed_with(&mut ws).await, 1009);
+    // Signal into a room not joined → 4507.
+    let (mut ws, _) = authed(&app, &candidate_token).await;
+    send(&mut ws, json!({"type": "signal", "roomId": room, "to": Uuid::new_v4(), "data": {"kind": "offer", "sdp": "x"}})).await;
+    assert_eq!(closed_with(&mut ws).await, 4507);
+    // Another candidate's room → 4507.
+    let (other_token, _, _, _) = new_session(&app).await;
+    let (mut ws, _) = authed(&app, &other_token).await;
+    send(&mut ws, json!({"type": "join", "roomId": room})).await;
+    assert_eq!(closed_with(&mut ws).await, 4507);
+    // A bad message keeps the socket with an error reply.
+    let (mut ws, _) = authed(&app, &candidate_token).await;
+    send(
+        &mut ws,
+        json!({"type": "event", "eventId": Uuid::new_v4(), "eventType": "bad type", "severity": 3}),
+    )
+    .await;
+    assert_eq!(recv(&mut ws).await["type"], "error");
+    send(&mut ws, json!({"type": "event", "eventId": Uuid::new_v4(), "eventType": "TAB_HIDDEN", "severity": 11})).await;
+    assert_eq!(recv(&mut ws).await["type"], "error");
+    send(&mut ws, json!({"type": "heartbeat"})).await;
+    assert_eq!(recv(&mut ws).await["type"], "heartbeat-ack");
+    // Flood: RATE_LIMITED replies, then 4013.
+    for _ in 0..300 {
+        if ws
+            .send(Message::Text(
+                json!({"type": "heartbeat"}).to_string().into(),
+            ))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let mut limited = false;
+    let code = loop {
+        match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
+            Some(Ok(Message::Text(t))) => limited |= t.contains("RATE_LIMITED"),
+            Some(Ok(Message::Close(Some(f)))) => break u16::from(f.code),
+            Some(Ok(_)) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert!(limited, "RATE_LIMITED before the close");
+    assert_eq!(code, 4013);
+    assert_no_leaks(&app).await;
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn newer_connection_replaces_older_and_is_recorded(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let (token, session, room, _) = new_session(&app).await;
+    let (mut first, _) = authed(&app, &token).await;
+    send(&mut first, json!({"type": "join", "roomId": room})).await;
+    recv_type(&mut first, "joined").await;
+    let (mut second, _) = authed(&app, &token).await;
+    send(&mut second, json!({"type": "join", "roomId": room})).await;
+    recv_type(&mut second, "joined").await;
+    assert_eq!(closed_with(&mut first).await, 4504);
+    let mut recorded = 0;
+    for _ in 0..50 {
+        recorded = sqlx::query_scalar("SELECT count(*) FROM proctoring_events WHERE session_id = $1 AND event_type = 'DUPLICATE_CONNECTION' AND source = 'SYSTEM'")
+            .bind(session)
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+        if recorded > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(recorded, 1i64);
+    second.close(None).await.unwrap();
+    assert_no_leaks(&app).await;
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn pairing_tokens_are_one_time_under_concurrency(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let (token, session, _, _) = new_session(&app).await;
+    let r = app
+        .post(
+            &format!("/sessions/{session}/pairing"),
+            Some(&token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let minted: Value = r.json().await.unwrap();
+    assert!(minted["qrSvg"].as_str().unwrap().contains("<svg"));
+    let url = minted["pairingUrl"].as_str().unwrap();
+    assert!(url.contains("/pair#t="), "token in the fragment: {url}");
+    let pairing_token = url.split("#t=").nth(1).unwrap().to_string();
+    // The raw token is not a Redis key; its hash is.
+    let mut conn = app.state.redis.clone();
+    let raw: Option<String> = redis::cmd("GET")
+        .arg(app.state.keys.pairing(&pairing_token))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(raw.is_none());
+
+    let claims = (0..100).map(|i| {
+        let client = app.client.clone();
+        let url = app.api("/pairing/claim");
+        let t = pairing_token.clone();
+        async move {
+            client
+                .post(url)
+                .json(&json!({"token": t, "deviceFingerprint": format!("phone-{i}")}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let statuses = futures::future::join_all(claims).await;
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let gone = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::GONE || **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(ok, 1, "{statuses:?}");
+    assert_eq!(ok + gone, 100);
+
+    // Minting again revokes the previous live token.
+    let first: Value = app
+        .post(
+            &format!("/sessions/{session}/pairing"),
+            Some(&token),
+            json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let _second: Value = app
+        .post(
+            &format!("/sessions/{session}/pairing"),
+            Some(&token),
+            json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let old = first["pairingUrl"]
+        .as_str()
+        .unwrap()
+        .split("#t=")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let r = app
+        .client
+        .post(app.api("/pairing/claim"))
+        .header("x-test", "1")
+        .json(&json!({"token": old, "deviceFingerprint": "p"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status() == StatusCode::GONE || r.status() == StatusCode::TOO_MANY_REQUESTS);
+    // Someone else's session: 404.
+    let (other, _, _, _) = new_session(&app).await;
+    assert_error(
+        app.post(
+            &format!("/sessions/{session}/pairing"),
+            Some(&other),
+            json!({}),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+    )
+    .await;
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn expired_pairing_token_is_gone_and_laptop_learns_of_claims(pool: PgPool) {
+    let app = spawn_app_with(pool, |c| c.pairing_ttl = Duration::from_secs(1)).await;
+    let (token, session, room, _) = new_session(&app).await;
+    let minted: Value = app
+        .post(
+            &format!("/sessions/{session}/pairing"),
+            Some(&token),
+            json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let t = minted["pairingUrl"]
+        .as_str()
+        .unwrap()
+        .split("#t=")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let r = app
+        .post(
+            "/pairing/claim",
+            None,
+            json!({"token": t, "deviceFingerprint": "p"}),
+        )
+        .await;
+    assert_error(r, StatusCode::GONE, "PAIRING_TOKEN_INVALID").await;
+
+    let (mut laptop, _) = authed(&app, &token).await;
+    send(&mut laptop, json!({"type": "join", "roomId": room})).await;
+    recv_type(&mut laptop, "joined").await;
+    let claimed = pair_phone(&app, &token, session, "phone-A").await;
+    let note = recv_type(&mut laptop, "pairing-claimed").await;
+    assert_eq!(note["confirmCode"], claimed["confirmCode"]);
+    let (mut phone, _) = authed(&app, claimed["accessToken"].as_str().unwrap()).await;
+    send(&mut phone, json!({"type": "join", "roomId": room})).await;
+    recv_type(&mut phone, "joined").await;
+    // A different phone replaces it: the old one is closed 4504 and the change recorded.
+    pair_phone(&app, &token, session, "phone-B").await;
+    assert_eq!(closed_with(&mut phone).await, 4504);
+    let changed: i64 = sqlx::query_scalar("SELECT count(*) FROM proctoring_events WHERE session_id = $1 AND event_type = 'MOBILE_DEVICE_CHANGED'")
+        .bind(session)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(changed, 1);
+    // The laptop rejects the new phone: once connected, it is closed 4503.
+    let claimed = pair_phone(&app, &token, session, "phone-B").await;
+    let (mut phone_b, _) = authed(&app, claimed["accessToken"].as_str().unwrap()).await;
+    send(&mut phone_b, json!({"type": "join", "roomId": room})).await;
+    recv_type(&mut phone_b, "joined").await;
+    send(&mut laptop, json!({"type": "pairing-reject"})).await;
+    assert_eq!(closed_with(&mut phone_b).await, 4503);
+    laptop.close(None).await.unwrap();
+    assert_no_leaks(&app).await;
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn heartbeat_loss_reaches_the_proctor_within_the_ttl(pool: PgPool) {
+    let app = spawn_app_with(pool, |c| c.heartbeat_interval = Duration::from_millis(300)).await;
+    let (token, session, room, exam) = new_session(&app).await;
+    let (_, proctor_token) = app.user_with_token(UserRole::Proctor).await;
+    let (mut proctor, _) = authed(&app, &proctor_token).await;
+    send(&mut proctor, json!({"type": "watch", "examId": exam})).await;
+    recv_type(&mut proctor, "session-snapshot").await;
+    let (mut laptop, _) = authed(&app, &token).await;
+    send(&mut laptop, json!({"type": "join", "roomId": room})).await;
+    recv_type(&mut laptop, "joined").await;
+    send(&mut laptop, json!({"type": "heartbeat"})).await;
+    let online = recv_type(&mut proctor, "session-update").await;
+    assert_eq!(online["liveness"]["laptop"], "ONLINE");
+    // The heartbeat key is in Redis with its TTL.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut conn = app.state.redis.clone();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(app.state.keys.heartbeat(session, "laptop"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 900, "{ttl}");
+    // Silence: lost within TTL (900 ms) + 1 s.
+    let started = std::time::Instant::now();
+    let lost = recv_type(&mut proctor, "session-update").await;
+    assert_eq!(lost["liveness"]["laptop"], "LOST");
+    assert_eq!(lost["lastEvent"]["eventType"], "LAPTOP_HEARTBEAT_LOST");
+    assert!(started.elapsed() < Duration::from_millis(1900));
+    send(&mut laptop, json!({"type": "heartbeat"})).await;
+    let back = recv_type(&mut proctor, "session-update").await;
+    assert_eq!(back["liveness"]["laptop"], "ONLINE");
+    assert_eq!(back["lastEvent"]["eventType"], "LAPTOP_RECONNECTED");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let types: Vec<String> = sqlx::query_scalar("SELECT event_type FROM proctoring_events WHERE session_id = $1 AND source = 'SYSTEM' ORDER BY received_at")
+        .bind(session)
+        .fetch_all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(types, vec!["LAPTOP_HEARTBEAT_LOST", "LAPTOP_RECONNECTED"]);
+    laptop.close(None).await.unwrap();
+    proctor.close(None).await.unwrap();
+    assert_no_leaks(&app).await;
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn ending_a_session_closes_its_devices_and_updates_watchers(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let (token, session, room, exam) = new_session(&app).await;
+    let (_, proctor_token) = app.user_with_token(UserRole::Proctor).await;
+    let (mut proctor, _) = authed(&app, &proctor_token).await;
+    send(&mut proctor, json!({"type": "watch", "examId": exam})).await;
+    recv_type(&mut proctor, "session-snapshot").await;
+    let (mut laptop, _) = authed(&app, &token).await;
+    send(&mut laptop, json!({"type": "join", "roomId": room})).await;
+    recv_type(&mut laptop, "joined").await;
+    sqlx::query("UPDATE sessions SET status = 'TERMINATED', submitted_at = now() WHERE id = $1")
+        .bind(session)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    app.state
+        .signal(proctor_hub::state::HubSignal::SessionEnded {
+            session_id: session,
+            exam_id: exam,
+            status: "TERMINATED".into(),
+            reason: "terminated by a proctor".into(),
+        });
+    let ended = recv_type(&mut laptop, "session-ended").await;
+    assert_eq!(ended["status"], "TERMINATED");
+    assert_eq!(closed_with(&mut laptop).await, 4503);
+    let update = recv_type(&mut proctor, "session-update").await;
+    assert_eq!(update["status"], "TERMINATED");
+    // A new connection to the ended session's room is refused with 4503.
+    let (mut again, _) = authed(&app, &token).await;
+    send(&mut again, json!({"type": "join", "roomId": room})).await;
+    assert_eq!(closed_with(&mut again).await, 4503);
+    proctor.close(None).await.unwrap();
+    assert_no_leaks(&app).await;
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn deactivated_users_sockets_close_and_shutdown_closes_with_4001(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let (admin_id, admin) = app.user_with_token(UserRole::Admin).await;
+    let _ = admin_id;
+    let (proctor_id, proctor_token) = app.user_with_token(UserRole::Proctor).await;
+    let (mut ws, _) = authed(&app, &proctor_token).await;
+    app.patch(
+        &format!("/users/{proctor_id}"),
+        Some(&admin),
+        json!({"isActive": false}),
+    )
+    .await;
+    assert_eq!(closed_with(&mut ws).await, 4500);
+
+    let (mut a, _) = authed(&app, &admin).await;
+    let (mut b, _) = authed(&app, &admin).await;
+    app.shutdown.cancel();
+    assert_eq!(closed_with(&mut a).await, 4001);
+    assert_eq!(closed_with(&mut b).await, 4001);
+    tokio::time::timeout(Duration::from_secs(10), app.server)
+        .await
+        .expect("exits within the grace")
+        .unwrap()
+        .unwrap();
+}
