@@ -55,6 +55,11 @@ impl Outbox {
     /// Queues a frame. Returns false (and asks the socket to close with 4008) when the reader
     /// is too slow; false also when the socket is already gone.
     pub fn push(&self, frame: Arc<str>) -> bool {
+        // Once a close is requested nothing more is queued, so the client never sees a gap
+        // followed by more frames: what it got is a contiguous prefix, then the close.
+        if self.close.borrow().is_some() {
+            return false;
+        }
         let len = frame.len();
         if self.queued_bytes.load(Ordering::Relaxed) + len > self.max_bytes {
             self.close_with(CloseCode::TooSlow);
@@ -121,6 +126,19 @@ mod tests {
         assert!(tx.push("12345678".into()));
         assert!(!tx.push("123".into()));
         assert_eq!(*rx.close.borrow(), Some(CloseCode::TooSlow));
+    }
+
+    #[test]
+    fn nothing_is_queued_after_a_close_request() {
+        let (tx, mut rx) = outbox(1, 1 << 20);
+        assert!(tx.push("a".into()));
+        assert!(!tx.push("b".into()));
+        rx.written(&rx.frames.try_recv().unwrap());
+        assert!(
+            !tx.push("c".into()),
+            "the queue has room, but the socket is closing"
+        );
+        assert!(rx.frames.try_recv().is_err());
     }
 
     #[test]

@@ -4,5 +4,6 @@
 mod auth;
 mod helpers;
 mod ops;
+mod proxy;
 mod users;
 mod ws;

@@ -653,3 +653,111 @@ async fn deactivated_users_sockets_close_and_shutdown_closes_with_4001(pool: PgP
         .unwrap()
         .unwrap();
 }
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn redis_cut_is_a_telemetry_gap_never_a_heartbeat_loss(pool: PgPool) {
+    let proxy = crate::proxy::Proxy::start("127.0.0.1:6379".parse().unwrap()).await;
+    let redis_url = format!("redis://{}", proxy.addr);
+    let app = spawn_app_with(pool, |c| {
+        c.heartbeat_interval = Duration::from_millis(300);
+        c.redis_url = redis_url;
+    })
+    .await;
+    let (token, session, room, _) = new_session(&app).await;
+    let (mut laptop, _) = authed(&app, &token).await;
+    send(&mut laptop, json!({"type": "join", "roomId": room})).await;
+    recv_type(&mut laptop, "joined").await;
+    send(&mut laptop, json!({"type": "heartbeat"})).await;
+    recv_type(&mut laptop, "heartbeat-ack").await;
+    proxy.cut();
+    // Redis is gone for 2 s: heartbeats keep arriving over the socket, writes fail.
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        send(&mut laptop, json!({"type": "heartbeat"})).await;
+        recv_type(&mut laptop, "heartbeat-ack").await;
+    }
+    proxy.restore();
+    for _ in 0..12 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        send(&mut laptop, json!({"type": "heartbeat"})).await;
+        recv_type(&mut laptop, "heartbeat-ack").await;
+    }
+    let types: Vec<String> = sqlx::query_scalar(
+        "SELECT event_type FROM proctoring_events WHERE session_id = $1 ORDER BY received_at",
+    )
+    .bind(session)
+    .fetch_all(&app.state.db)
+    .await
+    .unwrap();
+    assert!(types.contains(&"TELEMETRY_GAP".to_string()), "{types:?}");
+    assert!(types.iter().all(|t| !t.ends_with("_LOST")), "{types:?}");
+    laptop.close(None).await.unwrap();
+    assert_no_leaks(&app).await;
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn a_proctor_that_stops_reading_is_closed_while_others_get_everything_in_order(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let (_, session, _, exam) = new_session(&app).await;
+    let (_, proctor_token) = app.user_with_token(UserRole::Proctor).await;
+    let (mut stalled, _) = authed(&app, &proctor_token).await;
+    let (mut reader, _) = authed(&app, &proctor_token).await;
+    for ws in [&mut stalled, &mut reader] {
+        send(ws, json!({"type": "watch", "examId": exam})).await;
+        recv_type(ws, "session-snapshot").await;
+    }
+    const N: u32 = 40_000;
+    // The reader keeps up (the producer never runs more than 128 ahead of it); the stalled one
+    // reads nothing and overflows its queue.
+    let progress = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let seen = progress.clone();
+    let reading = tokio::spawn(async move {
+        let mut expected = 0.0;
+        while expected < f64::from(N) {
+            let u = recv_type(&mut reader, "session-update").await;
+            assert_eq!(
+                u["violationScore"].as_f64().unwrap(),
+                expected,
+                "in order, none missing"
+            );
+            expected += 1.0;
+            seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        reader
+    });
+    for i in 0..N {
+        while i.saturating_sub(progress.load(std::sync::atomic::Ordering::Relaxed)) > 128 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        app.state
+            .hub
+            .update(proctor_hub::hub::SessionFact {
+                session_id: session,
+                exam_id: exam,
+                status: signaling::SessionStatus::Started,
+                violation_score: f64::from(i),
+                last_event: None,
+            })
+            .await;
+    }
+    let mut reader = tokio::time::timeout(Duration::from_secs(60), reading)
+        .await
+        .unwrap()
+        .unwrap();
+    // The stalled proctor gets what fitted, then 4008.
+    let code = loop {
+        match tokio::time::timeout(WAIT, stalled.next())
+            .await
+            .expect("close in time")
+        {
+            Some(Ok(Message::Close(Some(f)))) => break u16::from(f.code),
+            Some(Ok(_)) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(code, 4008);
+    reader.close(None).await.unwrap();
+    assert_no_leaks(&app).await;
+    app.stop().await;
+}
