@@ -133,7 +133,8 @@ mod tests {
         let (tx, mut rx) = outbox(1, 1 << 20);
         assert!(tx.push("a".into()));
         assert!(!tx.push("b".into()));
-        rx.written(&rx.frames.try_recv().unwrap());
+        let a = rx.frames.try_recv().unwrap();
+        rx.written(&a);
         assert!(
             !tx.push("c".into()),
             "the queue has room, but the socket is closing"
