@@ -3,6 +3,7 @@
 
 mod auth;
 mod helpers;
+mod load_scenarios;
 mod ops;
 mod proxy;
 mod users;
