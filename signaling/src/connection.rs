@@ -482,6 +482,8 @@ mod tests {
         for f in frames {
             client.unbounded_send(f).expect("receiver alive");
         }
+        // With `keep_open` the client stays connected while the server waits.
+        let client = keep_open.then_some(client);
         let mut conn = Connection::new(Limits::default(), Duration::ZERO);
         let result = block_on(authenticate(
             &mut conn,
@@ -491,9 +493,7 @@ mod tests {
             verify,
         ));
         drop(outbound);
-        if !keep_open {
-            drop(client);
-        }
+        drop(client);
         let sent = block_on(received.collect::<Vec<_>>());
         (result, sent, conn)
     }

@@ -341,7 +341,7 @@ mod tests {
             serde_json::from_str::<serde_json::Value>(&encode_server(&authed)).ok(),
             Some(
                 json!({"type": "authed", "peerId": PEER, "role": "CANDIDATE",
-                        "serverNow": "2025-01-01T00:00:00.000Z", "heartbeatIntervalMs": 5000})
+                        "serverNow": "2025-01-01T00:00:00Z", "heartbeatIntervalMs": 5000})
             )
         );
         let update = ServerMessage::SessionUpdate(SessionView {

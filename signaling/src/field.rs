@@ -190,7 +190,8 @@ impl<'de> Deserialize<'de> for Severity {
     }
 }
 
-/// An instant as an RFC 3339 string; serialized in UTC with milliseconds (`…T12:00:00.000Z`).
+/// An instant as an RFC 3339 string; serialized in UTC with as many fractional digits as it has
+/// (`…T12:00:00Z`, `…T12:00:00.250Z`), so decoding and re-encoding loses nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Timestamp(DateTime<Utc>);
 
@@ -219,7 +220,7 @@ impl From<DateTime<Utc>> for Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::Millis, true))
+        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true))
     }
 }
 
@@ -449,7 +450,9 @@ mod tests {
     #[test]
     fn timestamps_are_rfc3339_and_print_in_utc() {
         let t = Timestamp::parse("2025-03-01T12:00:00+02:00").expect("valid");
-        assert_eq!(t.to_string(), "2025-03-01T10:00:00.000Z");
+        assert_eq!(t.to_string(), "2025-03-01T10:00:00Z");
+        let t = Timestamp::parse("2025-03-01T10:00:00.123456Z").expect("valid");
+        assert_eq!(t.to_string(), "2025-03-01T10:00:00.123456Z");
         assert!(Timestamp::parse("2025-03-01 12:00").is_err());
     }
 
