@@ -40,6 +40,12 @@
 //! let _left: Vec<Presence> = rooms.leave_all(proctor_peer);
 //! # Ok::<(), RoomError>(())
 //! ```
+//!
+//! Liveness in the same actor: on every `heartbeat` call [`Liveness::on_heartbeat`] (key =
+//! session + [`Role::device`]); sleep until [`Liveness::next_deadline`] and then call
+//! [`Liveness::poll`]; publish each [`LivenessChange`] as a `session-update`. When the heartbeat
+//! store fails call [`Liveness::telemetry_gap_started`] (and record a `TELEMETRY_GAP`), when it
+//! recovers [`Liveness::telemetry_gap_ended`]; when a session ends, [`Liveness::forget_session`].
 
 pub mod error;
 pub mod id;

@@ -347,15 +347,15 @@ pub enum Unauthenticated {
 /// let (mut outbound, mut received) = mpsc::unbounded::<Outbound>();
 /// let mut conn = Connection::new(Limits::default(), Duration::ZERO);
 /// block_on(async {
-///     client.send(Inbound::Text(r#"{"type":"auth","token":"t0k"}"#.into())).await.unwrap();
+///     client.send(Inbound::Text(r#"{"type":"auth","token":"t0k"}"#.into())).await.expect("channel open");
 ///     let user = authenticate(&mut conn, &mut inbound, &mut outbound, futures::future::pending(),
 ///         |token: Token| async move {
 ///             if token.as_str() != "t0k" { return Err(CloseCode::InvalidToken); }
 ///             Ok(Admission { principal: "user-1", peer_id: PeerId::new_v4(), role: Role::Proctor,
-///                            server_now: Timestamp::parse("2025-01-01T00:00:00Z").unwrap() })
+///                            server_now: Timestamp::parse("2025-01-01T00:00:00Z").expect("valid literal") })
 ///         }).await;
 ///     assert_eq!(user, Ok("user-1"));
-///     let Some(Outbound::Text(authed)) = received.next().await else { panic!() };
+///     let Some(Outbound::Text(authed)) = received.next().await else { panic!("expected authed") };
 ///     assert!(authed.contains(r#""type":"authed""#));
 /// });
 /// assert!(conn.is_open());
@@ -617,24 +617,24 @@ mod tests {
         let Action::Reply(ServerMessage::Error { code, .. }) =
             c.on_frame(Inbound::Text(r#"{"type":"dance"}"#), t)
         else {
-            panic!()
+            panic!("expected an error reply")
         };
         assert_eq!(code, "UNKNOWN_TYPE");
         let Action::Reply(ServerMessage::Error { code, .. }) =
             c.on_frame(Inbound::Text(r#"{"type":"join","roomId":1}"#), t)
         else {
-            panic!()
+            panic!("expected an error reply")
         };
         assert_eq!(code, "INVALID_FIELD");
         let Action::Reply(ServerMessage::Error { code, .. }) =
             c.on_frame(Inbound::<&str>::Binary { len: 4 }, t)
         else {
-            panic!()
+            panic!("expected an error reply")
         };
         assert_eq!(code, "BAD_REQUEST");
         let Action::Reply(ServerMessage::Error { code, .. }) = c.on_frame(Inbound::Text(AUTH), t)
         else {
-            panic!()
+            panic!("expected an error reply")
         };
         assert_eq!(code, "ALREADY_AUTHENTICATED");
         assert!(c.is_open());
@@ -677,7 +677,7 @@ mod tests {
             let Action::Reply(ServerMessage::Error { code, .. }) =
                 c.on_frame(Inbound::Text(hb), Duration::ZERO)
             else {
-                panic!()
+                panic!("expected an error reply")
             };
             assert_eq!(code, "RATE_LIMITED");
         }

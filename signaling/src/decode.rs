@@ -320,10 +320,8 @@ mod tests {
     #[test]
     fn unknown_type_is_truncated() {
         let long = "x".repeat(10_000);
-        let Err(DecodeError::UnknownType(t)) = decode(json!({"type": long})) else {
-            panic!()
-        };
-        assert_eq!(t.len(), 64);
+        let e = decode(json!({"type": long}));
+        assert_eq!(e, Err(DecodeError::UnknownType("x".repeat(64))));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::io;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use serde::de::{self, Deserializer, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
@@ -197,13 +197,21 @@ pub struct Timestamp(DateTime<Utc>);
 
 impl Timestamp {
     /// Parses an RFC 3339 string (any offset; stored in UTC).
+    /// The UTC year must be 0..=9999, so the value prints back as valid RFC 3339
+    /// (`9999-12-31T23:00:00-02:00` would otherwise become year 10000).
     pub fn parse(s: &str) -> Result<Self, DecodeError> {
-        DateTime::parse_from_rfc3339(s)
-            .map(|t| Timestamp(t.with_timezone(&Utc)))
-            .map_err(|_| DecodeError::InvalidValue {
-                field: "timestamp",
-                reason: "must be an RFC 3339 date-time",
-            })
+        let invalid = DecodeError::InvalidValue {
+            field: "timestamp",
+            reason: "must be an RFC 3339 date-time in years 0000 to 9999 UTC",
+        };
+        let t = DateTime::parse_from_rfc3339(s)
+            .map_err(|_| invalid.clone())?
+            .with_timezone(&Utc);
+        if (0..=9999).contains(&t.year()) {
+            Ok(Timestamp(t))
+        } else {
+            Err(invalid)
+        }
     }
 
     /// The instant.
@@ -454,6 +462,10 @@ mod tests {
         let t = Timestamp::parse("2025-03-01T10:00:00.123456Z").expect("valid");
         assert_eq!(t.to_string(), "2025-03-01T10:00:00.123456Z");
         assert!(Timestamp::parse("2025-03-01 12:00").is_err());
+        assert!(Timestamp::parse("9999-12-31T23:00:00-02:00").is_err());
+        assert!(Timestamp::parse("0000-01-01T00:30:00+01:00").is_err());
+        let leap = Timestamp::parse("2016-12-31T23:59:60.5Z").expect("leap second");
+        assert_eq!(Timestamp::parse(&leap.to_string()), Ok(leap));
     }
 
     #[test]
