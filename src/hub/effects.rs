@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::hub::liveness::Device;
+use crate::hub::{device_str, Device};
 use crate::hub::Effect;
 use crate::state::AppState;
 use crate::store::system_events::{self, SystemEvent};
@@ -57,7 +57,7 @@ async fn flush(
     let mut pipe = redis::pipe();
     for (session, device) in pending.iter() {
         pipe.cmd("SET")
-            .arg(state.keys.heartbeat(*session, device.as_str()))
+            .arg(state.keys.heartbeat(*session, device_str(*device)))
             .arg(chrono::Utc::now().timestamp_millis())
             .arg("PX")
             .arg(ttl.as_millis() as u64)

@@ -9,7 +9,6 @@
 
 pub mod effects;
 pub mod events;
-pub mod liveness;
 pub mod watch;
 
 use std::collections::{HashMap, HashSet};
@@ -28,7 +27,8 @@ use crate::model::TokenRole;
 use crate::state::HubSignal;
 use crate::store::sessions_lookup::SessionFacts;
 use crate::ws::outbox::Outbox;
-use liveness::{Device, LivenessChange, LivenessTracker};
+pub use rooms::Device;
+use rooms::{LivenessChange, LivenessKey, LivenessState, Rooms};
 
 /// Who is on the other end of a socket.
 #[derive(Debug, Clone, PartialEq)]
@@ -236,26 +236,25 @@ pub enum Effect {
 struct PeerEntry {
     principal: Principal,
     outbox: Outbox,
-    rooms: HashSet<Uuid>,
     watching: HashSet<Uuid>,
     /// The (session, device) this socket is the live connection of.
     device: Option<(Uuid, Device)>,
 }
 
-struct RoomState {
-    members: Vec<PeerId>,
-}
-
 /// The actor's state.
 pub struct Hub {
     peers: HashMap<PeerId, PeerEntry>,
-    rooms: HashMap<Uuid, RoomState>,
+    /// Membership and signalling rules (the `rooms` crate; no I/O).
+    rooms: Rooms,
     devices: HashMap<(Uuid, Device), PeerId>,
     watchers: HashMap<Uuid, HashSet<PeerId>>,
     users: HashMap<Uuid, HashSet<PeerId>>,
     /// Last known view of each session some watcher or device cares about.
     views: HashMap<Uuid, (Uuid, SessionView)>,
-    liveness: LivenessTracker,
+    /// Heartbeat deadlines (the `rooms` crate), fed with time since `origin`.
+    liveness: rooms::Liveness,
+    /// The zero of the liveness clock.
+    origin: Instant,
     ice_servers: Vec<IceServer>,
     effects: mpsc::UnboundedSender<Effect>,
     rx: mpsc::Receiver<Command>,
@@ -270,12 +269,13 @@ pub fn new(
     let (tx, rx) = mpsc::channel(65_536);
     let hub = Hub {
         peers: HashMap::new(),
-        rooms: HashMap::new(),
+        rooms: Rooms::new(),
         devices: HashMap::new(),
         watchers: HashMap::new(),
         users: HashMap::new(),
         views: HashMap::new(),
-        liveness: LivenessTracker::new(heartbeat_interval * 3),
+        liveness: rooms::Liveness::with_heartbeat_interval(heartbeat_interval),
+        origin: Instant::now(),
         ice_servers,
         effects,
         rx,
@@ -287,20 +287,59 @@ fn encode(msg: &ServerMessage) -> Arc<str> {
     Arc::from(encode_server(msg))
 }
 
-fn device_of(role: TokenRole) -> Option<Device> {
-    match role {
-        TokenRole::Candidate => Some(Device::Laptop),
-        TokenRole::Mobile => Some(Device::Mobile),
-        TokenRole::Admin | TokenRole::Proctor => None,
+/// `laptop` / `mobile`, as in Redis keys.
+pub fn device_str(d: Device) -> &'static str {
+    match d {
+        Device::Laptop => "laptop",
+        Device::Mobile => "mobile",
     }
 }
 
-fn wire_role(role: TokenRole) -> Role {
+fn lost_event(d: Device) -> &'static str {
+    match d {
+        Device::Laptop => "LAPTOP_HEARTBEAT_LOST",
+        Device::Mobile => "MOBILE_HEARTBEAT_LOST",
+    }
+}
+
+fn reconnected_event(d: Device) -> &'static str {
+    match d {
+        Device::Laptop => "LAPTOP_RECONNECTED",
+        Device::Mobile => "MOBILE_RECONNECTED",
+    }
+}
+
+fn key(session: Uuid, device: Device) -> LivenessKey {
+    LivenessKey { session_id: session.into(), device }
+}
+
+fn room_role(role: TokenRole) -> rooms::Role {
     match role {
-        TokenRole::Candidate => Role::Candidate,
-        TokenRole::Mobile => Role::Mobile,
-        TokenRole::Proctor => Role::Proctor,
-        TokenRole::Admin => Role::Admin,
+        TokenRole::Candidate => rooms::Role::Candidate,
+        TokenRole::Mobile => rooms::Role::Mobile,
+        TokenRole::Proctor => rooms::Role::Proctor,
+        TokenRole::Admin => rooms::Role::Admin,
+    }
+}
+
+fn wire_role_of(role: rooms::Role) -> Role {
+    match role {
+        rooms::Role::Candidate => Role::Candidate,
+        rooms::Role::Mobile => Role::Mobile,
+        rooms::Role::Proctor => Role::Proctor,
+        rooms::Role::Admin => Role::Admin,
+    }
+}
+
+fn peer_of(p: rooms::PeerId) -> PeerId {
+    PeerId::from_uuid(p.into())
+}
+
+fn device_state(s: LivenessState) -> DeviceState {
+    match s {
+        LivenessState::Unknown => DeviceState::Unknown,
+        LivenessState::Online => DeviceState::Online,
+        LivenessState::Lost => DeviceState::Lost,
     }
 }
 
@@ -320,9 +359,8 @@ impl Hub {
         mut signals: broadcast::Receiver<HubSignal>,
         shutdown: tokio_util::sync::CancellationToken,
     ) {
-        let mut tick = tokio::time::interval(Duration::from_millis(250));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let deadline = self.next_deadline();
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 cmd = self.rx.recv() => match cmd {
@@ -339,7 +377,12 @@ impl Hub {
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
-                _ = tick.tick() => self.poll_liveness(Instant::now()),
+                () = async {
+                    match deadline {
+                        Some(d) => tokio::time::sleep_until(d).await,
+                        None => std::future::pending().await,
+                    }
+                } => self.poll_liveness(Instant::now()),
             }
         }
         // Shutdown: every socket closes with 4001.
@@ -377,7 +420,7 @@ impl Hub {
             Command::Stats(reply) => {
                 let _ = reply.send(HubStats {
                     peers: self.peers.len(),
-                    rooms: self.rooms.len(),
+                    rooms: self.rooms.room_count(),
                     devices: self.devices.len(),
                     watched_exams: self.watchers.len(),
                 });
@@ -406,7 +449,6 @@ impl Hub {
             PeerEntry {
                 principal,
                 outbox,
-                rooms: HashSet::new(),
                 watching: HashSet::new(),
                 device: None,
             },
@@ -430,7 +472,7 @@ impl Hub {
                     session_id: session,
                     event_type: "DUPLICATE_CONNECTION",
                     severity: 3,
-                    meta: Some(serde_json::json!({"device": device.as_str(), "replacedPeer": old.to_string(), "peer": peer.to_string()})),
+                    meta: Some(serde_json::json!({"device": device_str(device), "replacedPeer": old.to_string(), "peer": peer.to_string()})),
                 });
             }
         }
@@ -445,11 +487,9 @@ impl Hub {
     }
 
     fn unregister(&mut self, peer: PeerId) {
-        let Some(entry) = self.peers.remove(&peer) else {
-            return;
-        };
-        for room in entry.rooms.clone() {
-            self.remove_from_room(peer, room);
+        let Some(entry) = self.peers.remove(&peer) else { return };
+        for presence in self.rooms.leave_all(peer.as_uuid().into()) {
+            self.announce(presence);
         }
         for exam in &entry.watching {
             self.drop_watcher(peer, *exam);
@@ -457,11 +497,7 @@ impl Hub {
         if let Some(key) = entry.device {
             if self.devices.get(&key) == Some(&peer) {
                 self.devices.remove(&key);
-                self.effect(Effect::SocketId {
-                    session_id: key.0,
-                    device: key.1,
-                    peer: None,
-                });
+                self.effect(Effect::SocketId { session_id: key.0, device: key.1, peer: None });
             }
         }
         if let Some(set) = self.users.get_mut(&entry.principal.user_id) {
@@ -474,6 +510,26 @@ impl Hub {
         metrics::gauge!("hub_peers").set(self.peers.len() as f64);
     }
 
+    /// Delivers a presence change (`peer-joined` / `peer-left`) to its recipients.
+    fn announce(&self, presence: rooms::Presence) {
+        let msg = match presence.event {
+            rooms::PresenceEvent::PeerJoined { room_id, member } => ServerMessage::PeerJoined {
+                room_id: RoomId::from_uuid(room_id.into()),
+                peer_id: peer_of(member.peer_id),
+                role: wire_role_of(member.role),
+                user_id: UserId::from_uuid(member.user_id.into()),
+            },
+            rooms::PresenceEvent::PeerLeft { room_id, peer_id } => ServerMessage::PeerLeft {
+                room_id: RoomId::from_uuid(room_id.into()),
+                peer_id: peer_of(peer_id),
+            },
+        };
+        let frame = encode(&msg);
+        for r in presence.recipients {
+            self.deliver(peer_of(r), frame.clone());
+        }
+    }
+
     fn drop_watcher(&mut self, peer: PeerId, exam: Uuid) {
         if let Some(set) = self.watchers.get_mut(&exam) {
             set.remove(&peer);
@@ -484,123 +540,86 @@ impl Hub {
     }
 
     fn join(&mut self, peer: PeerId, facts: SessionFacts) -> Result<ServerMessage, JoinError> {
-        let Some(entry) = self.peers.get(&peer) else {
-            return Err(JoinError::Forbidden);
-        };
+        let Some(entry) = self.peers.get(&peer) else { return Err(JoinError::Forbidden) };
         let p = &entry.principal;
-        let allowed = match p.role {
-            TokenRole::Candidate => facts.candidate_id == p.user_id,
-            TokenRole::Mobile => p.session_id == Some(facts.id),
-            TokenRole::Admin | TokenRole::Proctor => true,
+        // A laptop's token is not bound to a session: it binds to the room's session here,
+        // and the rooms crate then checks that the session is this candidate's.
+        let session = match p.role {
+            TokenRole::Candidate => Some(facts.id),
+            TokenRole::Mobile => p.session_id,
+            TokenRole::Admin | TokenRole::Proctor => None,
         };
-        if !allowed {
-            return Err(JoinError::Forbidden);
-        }
+        let principal = rooms::Principal::new(p.user_id.into(), room_role(p.role), session.map(Into::into))
+            .map_err(|_| JoinError::Forbidden)?;
+        let info = rooms::RoomInfo {
+            room_id: facts.webrtc_room_id.into(),
+            session_id: facts.id.into(),
+            exam_id: facts.exam_id.into(),
+            candidate_id: facts.candidate_id.into(),
+        };
+        // Decide admission before touching anything, so a refused join changes nothing.
+        rooms::Room::new(info).admits(&principal).map_err(|_| JoinError::Forbidden)?;
         if !facts.is_open && !p.role.is_staff() {
             return Err(JoinError::SessionEnded);
         }
-        let device = device_of(p.role);
-        let (user_id, role) = (p.user_id, p.role);
-        let room_id = facts.webrtc_room_id;
-        let session_id = facts.id;
-        let exam_id = facts.exam_id;
-        if let (Some(device), TokenRole::Candidate) = (device, role) {
-            self.bind_device(peer, session_id, device);
+        let role = p.role;
+        if role == TokenRole::Candidate {
+            self.bind_device(peer, facts.id, Device::Laptop);
         }
-        let room = self.rooms.entry(room_id).or_insert_with(|| RoomState {
-            members: Vec::new(),
-        });
-        let already = room.members.contains(&peer);
-        let mut peers = Vec::new();
-        for other in &room.members {
-            if *other == peer {
-                continue;
-            }
-            if let Some(o) = self.peers.get(other) {
-                peers.push(PeerInfo {
-                    peer_id: *other,
-                    role: wire_role(o.principal.role),
-                    user_id: UserId::from_uuid(o.principal.user_id),
-                });
+        let joined = self
+            .rooms
+            .join(peer.as_uuid().into(), &principal, info)
+            .map_err(|_| JoinError::Forbidden)?;
+        if let Some(old) = joined.replaced {
+            // Already closed with 4504 by `bind_device`; make sure of it.
+            if let Some(o) = self.peers.get(&peer_of(old)) {
+                o.outbox.close_with(CloseCode::Replaced);
             }
         }
-        if !already {
-            room.members.push(peer);
-            let frame = encode(&ServerMessage::PeerJoined {
-                room_id: RoomId::from_uuid(room_id),
-                peer_id: peer,
-                role: wire_role(role),
-                user_id: UserId::from_uuid(user_id),
-            });
-            let others: Vec<PeerId> = room
-                .members
-                .iter()
-                .copied()
-                .filter(|m| *m != peer)
-                .collect();
-            for other in others {
-                self.deliver(other, frame.clone());
-            }
-        }
-        if let Some(e) = self.peers.get_mut(&peer) {
-            e.rooms.insert(room_id);
+        for presence in joined.presence {
+            self.announce(presence);
         }
         self.views
-            .entry(session_id)
-            .or_insert_with(|| (exam_id, default_view(session_id)));
+            .entry(facts.id)
+            .or_insert_with(|| (facts.exam_id, default_view(facts.id)));
         Ok(ServerMessage::Joined {
-            room_id: RoomId::from_uuid(room_id),
-            peers,
+            room_id: RoomId::from_uuid(facts.webrtc_room_id),
+            peers: joined
+                .peers
+                .iter()
+                .map(|m| PeerInfo {
+                    peer_id: peer_of(m.peer_id),
+                    role: wire_role_of(m.role),
+                    user_id: UserId::from_uuid(m.user_id.into()),
+                })
+                .collect(),
             ice_servers: self.ice_servers.clone(),
         })
     }
 
     fn leave(&mut self, peer: PeerId, room: Uuid) {
-        self.remove_from_room(peer, room);
-        if let Some(e) = self.peers.get_mut(&peer) {
-            e.rooms.remove(&room);
-        }
-    }
-
-    fn remove_from_room(&mut self, peer: PeerId, room_id: Uuid) {
-        let Some(room) = self.rooms.get_mut(&room_id) else {
-            return;
-        };
-        let before = room.members.len();
-        room.members.retain(|m| *m != peer);
-        if room.members.len() == before {
-            return;
-        }
-        let frame = encode(&ServerMessage::PeerLeft {
-            room_id: RoomId::from_uuid(room_id),
-            peer_id: peer,
-        });
-        let members = room.members.clone();
-        if members.is_empty() {
-            self.rooms.remove(&room_id);
-        }
-        for m in members {
-            self.deliver(m, frame.clone());
+        if let Ok(Some(presence)) = self.rooms.leave(peer.as_uuid().into(), room.into()) {
+            self.announce(presence);
         }
     }
 
     fn signal(&mut self, from: PeerId, signal: Signal) -> Result<(), SignalError> {
         let room_id = signal.room_id.as_uuid();
-        let Some(room) = self.rooms.get(&room_id) else {
-            return Err(SignalError::NotInRoom);
-        };
-        if !room.members.contains(&from) {
-            return Err(SignalError::NotInRoom);
-        }
         let to = match signal.to {
-            PeerRef::Hub => return Err(SignalError::NoRelay),
+            PeerRef::Hub => {
+                return if self.rooms.room(room_id.into()).is_some_and(|r| r.contains(from.as_uuid().into())) {
+                    Err(SignalError::NoRelay)
+                } else {
+                    Err(SignalError::NotInRoom)
+                }
+            }
             PeerRef::Peer(p) => p,
         };
-        if to == from {
-            return Err(SignalError::NotAllowed);
-        }
-        if !room.members.contains(&to) {
-            return Err(SignalError::UnknownPeer);
+        match self.rooms.check_signal(from.as_uuid().into(), room_id.into(), to.as_uuid().into()) {
+            Ok(_) => {}
+            Err(rooms::RoomError::PeerNotInRoom(_)) => return Err(SignalError::UnknownPeer),
+            Err(rooms::RoomError::NotInRoom(_)) => return Err(SignalError::NotInRoom),
+            Err(_) => return Err(SignalError::NotAllowed),
         }
         let frame = encode(&ServerMessage::Signal {
             room_id: signal.room_id,
@@ -613,30 +632,38 @@ impl Hub {
     }
 
     fn heartbeat(&mut self, peer: PeerId, now: Instant) {
-        let Some(entry) = self.peers.get(&peer) else {
-            return;
-        };
-        let Some((session, device)) = entry.device else {
-            return;
-        };
-        self.effect(Effect::HeartbeatKey {
-            session_id: session,
-            device,
-        });
-        if let Some(change) = self.liveness.beat(session, device, now) {
+        let Some(entry) = self.peers.get(&peer) else { return };
+        let Some((session, device)) = entry.device else { return };
+        self.effect(Effect::HeartbeatKey { session_id: session, device });
+        let now = now.saturating_duration_since(self.origin);
+        if let Some(change) = self.liveness.on_heartbeat(key(session, device), now) {
             self.liveness_changed(change);
         }
     }
 
     fn poll_liveness(&mut self, now: Instant) {
+        let now = now.saturating_duration_since(self.origin);
         for change in self.liveness.poll(now) {
             self.liveness_changed(change);
         }
     }
 
+    /// When the liveness clock next needs a poll.
+    fn next_deadline(&self) -> Option<Instant> {
+        self.liveness.next_deadline().map(|d| self.origin + d)
+    }
+
     fn telemetry_gap(&mut self, started: bool, now: Instant) {
+        let now_d = now.saturating_duration_since(self.origin);
         if started {
-            for session in self.liveness.gap_started() {
+            if self.liveness.gap_since().is_some() {
+                return;
+            }
+            self.liveness.telemetry_gap_started(now_d);
+            let mut sessions: Vec<Uuid> = self.devices.keys().map(|(s, _)| *s).collect();
+            sessions.sort();
+            sessions.dedup();
+            for session in sessions {
                 self.effect(Effect::SystemEvent {
                     session_id: session,
                     event_type: "TELEMETRY_GAP",
@@ -645,33 +672,27 @@ impl Hub {
                 });
             }
         } else {
-            self.liveness.gap_ended(now);
+            self.liveness.telemetry_gap_ended(now_d);
         }
     }
 
     fn liveness_changed(&mut self, change: LivenessChange) {
-        let (session, device, state, event_type) = match change {
-            LivenessChange::Lost(s, d) => (s, d, DeviceState::Lost, Some(d.lost_event())),
-            LivenessChange::Online(s, d, was_lost) => {
-                let e = if was_lost {
-                    Some(d.reconnected_event())
-                } else {
-                    None
-                };
-                (s, d, DeviceState::Online, e)
-            }
+        let (k, state, event_type) = match change {
+            LivenessChange::Lost(k) => (k, DeviceState::Lost, Some(lost_event(k.device))),
+            LivenessChange::Reconnected(k) => (k, DeviceState::Online, Some(reconnected_event(k.device))),
+            LivenessChange::Online(k) => (k, DeviceState::Online, None),
         };
+        let (session, device) = (Uuid::from(k.session_id), k.device);
+        let severity: u8 = if state == DeviceState::Lost { 4 } else { 1 };
         if let Some(event_type) = event_type {
             self.effect(Effect::SystemEvent {
                 session_id: session,
                 event_type,
-                severity: if state == DeviceState::Lost { 4 } else { 1 },
+                severity: i16::from(severity),
                 meta: None,
             });
         }
-        let Some((exam, view)) = self.views.get_mut(&session) else {
-            return;
-        };
+        let Some((exam, view)) = self.views.get_mut(&session) else { return };
         let slot = match device {
             Device::Laptop => &mut view.liveness.laptop,
             Device::Mobile => &mut view.liveness.mobile,
@@ -683,10 +704,8 @@ impl Hub {
         if let Some(event_type) = event_type {
             view.last_event = Some(signaling::LastEvent {
                 event_id: signaling::EventId::new_v4(),
-                event_type: signaling::EventType::new(event_type)
-                    .expect("hub event types are valid"),
-                severity: signaling::Severity::new(if state == DeviceState::Lost { 4 } else { 1 })
-                    .expect("1..=10"),
+                event_type: signaling::EventType::new(event_type).expect("hub event types are valid"),
+                severity: signaling::Severity::new(severity).expect("1..=10"),
                 timestamp: signaling::Timestamp::from(chrono::Utc::now()),
             });
         }
@@ -713,8 +732,8 @@ impl Hub {
             let id = view.session_id.as_uuid();
             // Liveness is the hub's own knowledge; the stored snapshot cannot know it.
             view.liveness = Liveness {
-                laptop: self.liveness.state(id, Device::Laptop),
-                mobile: self.liveness.state(id, Device::Mobile),
+                laptop: device_state(self.liveness.state(key(id, Device::Laptop))),
+                mobile: device_state(self.liveness.state(key(id, Device::Mobile))),
             };
             self.views.insert(id, (exam, view.clone()));
             sessions.push(view);
@@ -770,7 +789,7 @@ impl Hub {
                         p.outbox.close_with(CloseCode::SessionEnded);
                     }
                 }
-                self.liveness.forget(session_id);
+                self.liveness.forget_session(session_id.into());
                 let score = self
                     .views
                     .get(&session_id)
