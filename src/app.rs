@@ -69,6 +69,7 @@ impl Application {
         let Application { listener, state } = self;
         let shutdown = state.shutdown.clone();
         spawn_housekeeping(&state);
+        crate::jobs::sweeper::spawn(&state);
         let app =
             crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let served =

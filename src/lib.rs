@@ -8,6 +8,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod jobs;
 pub mod model;
 pub mod state;
 pub mod store;

@@ -2,9 +2,12 @@
 //! them under `/api/v1`, adds the operations endpoints and the cross-cutting layers.
 
 pub mod auth;
+pub mod exams;
 pub mod extract;
 pub mod health;
 pub mod page;
+pub mod proctor;
+pub mod sessions;
 pub mod users;
 
 use std::time::Duration;
@@ -27,6 +30,9 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(auth::router())
         .merge(users::router())
+        .merge(exams::router())
+        .merge(sessions::router())
+        .merge(proctor::router())
         .fallback(not_found);
     let origins: Vec<HeaderValue> = state
         .config

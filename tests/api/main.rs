@@ -2,6 +2,9 @@
 //! (`#[sqlx::test]`) and a unique Redis key prefix per test.
 
 mod auth;
+mod exams;
 mod helpers;
 mod ops;
+mod proctor;
+mod sessions;
 mod users;
