@@ -90,6 +90,7 @@ impl Application {
         state
             .tasks
             .spawn(crate::hub::effects::run(state.clone(), hub_effects));
+        crate::jobs::sweeper::spawn(&state);
         let app =
             crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let served =

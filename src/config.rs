@@ -42,6 +42,36 @@ pub struct Config {
     pub heartbeat_interval: Duration,
     /// Whether to read the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// Exam-taking timings and autosave batching.
+    pub exams: ExamConfig,
+}
+
+/// Exam-taking timings and the autosave group commit.
+#[derive(Debug, Clone)]
+pub struct ExamConfig {
+    /// How long after `expiresAt` an autosave is still accepted (network latency of the last
+    /// save), default 5 s.
+    pub autosave_grace: Duration,
+    /// How often the sweeper auto-submits expired sessions, default 1 s.
+    pub sweep_interval: Duration,
+    /// Most saves written by one multi-row upsert.
+    pub autosave_batch_max: usize,
+    /// How long the batcher waits for more saves after the first of a batch arrived.
+    pub autosave_batch_window: Duration,
+    /// Batches being written at once (overlaps commit latency).
+    pub autosave_max_inflight: usize,
+}
+
+impl Default for ExamConfig {
+    fn default() -> Self {
+        ExamConfig {
+            autosave_grace: Duration::from_secs(5),
+            sweep_interval: Duration::from_secs(1),
+            autosave_batch_max: 256,
+            autosave_batch_window: Duration::from_millis(2),
+            autosave_max_inflight: 4,
+        }
+    }
 }
 
 /// How access tokens are signed and checked.
@@ -113,6 +143,10 @@ struct FileConfig {
     ws_auth_timeout_secs: Option<u64>,
     heartbeat_interval_ms: Option<u64>,
     trust_forwarded_for: Option<bool>,
+    autosave_grace_secs: Option<u64>,
+    sweep_interval_ms: Option<u64>,
+    autosave_batch_max: Option<usize>,
+    autosave_batch_window_ms: Option<u64>,
 }
 
 /// Reads variables; a seam so tests can load configuration from a map instead of the process.
@@ -232,6 +266,34 @@ impl Config {
             ));
         }
 
+        let ms = |key: &str, file: Option<u64>, default: u64| -> Result<Duration, Error> {
+            Ok(Duration::from_millis(match env.get(key) {
+                Some(v) => parse(key, v)?,
+                None => file.unwrap_or(default),
+            }))
+        };
+        let defaults = ExamConfig::default();
+        let exams = ExamConfig {
+            autosave_grace: secs("HUB_AUTOSAVE_GRACE_SECS", f.autosave_grace_secs, 5)?,
+            sweep_interval: ms("HUB_SWEEP_INTERVAL_MS", f.sweep_interval_ms, 1000)?,
+            autosave_batch_max: match env.get("HUB_AUTOSAVE_BATCH_MAX") {
+                Some(v) => parse("HUB_AUTOSAVE_BATCH_MAX", v)?,
+                None => f.autosave_batch_max.unwrap_or(defaults.autosave_batch_max),
+            },
+            autosave_batch_window: ms(
+                "HUB_AUTOSAVE_BATCH_WINDOW_MS",
+                f.autosave_batch_window_ms,
+                2,
+            )?,
+            autosave_max_inflight: defaults.autosave_max_inflight,
+        };
+        if exams.sweep_interval.is_zero() || !(1..=10_000).contains(&exams.autosave_batch_max) {
+            return Err(Error::Config(
+                "HUB_SWEEP_INTERVAL_MS must be positive and HUB_AUTOSAVE_BATCH_MAX 1..=10000"
+                    .into(),
+            ));
+        }
+
         Ok(Config {
             database_url: env
                 .get("DATABASE_URL")
@@ -293,6 +355,7 @@ impl Config {
                 Some(v) => parse("HUB_TRUST_FORWARDED_FOR", v)?,
                 None => f.trust_forwarded_for.unwrap_or(false),
             },
+            exams,
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod jobs;
 pub mod model;
 pub mod pairing;
 pub mod state;

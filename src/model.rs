@@ -57,3 +57,69 @@ impl TokenRole {
         matches!(self, TokenRole::Admin | TokenRole::Proctor)
     }
 }
+
+/// An exam's lifecycle (Postgres `exam_status`): DRAFT → PUBLISHED → ARCHIVED only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "exam_status", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExamStatus {
+    /// Being authored; questions may change.
+    Draft,
+    /// Frozen and open to assigned candidates inside its window.
+    Published,
+    /// Closed for good.
+    Archived,
+}
+
+/// A question's type (Postgres `question_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "question_type", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum QuestionType {
+    /// Multiple choice, one or many correct options; scored automatically.
+    Mcq,
+    /// Code, graded by a person.
+    Coding,
+    /// Free text, graded by a person.
+    Subjective,
+}
+
+/// A session's state (Postgres `session_status`): STARTED → one of the three endings, once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "session_status", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SessionStatus {
+    /// Being taken.
+    Started,
+    /// Submitted by the candidate.
+    Submitted,
+    /// Ended by the sweeper when time ran out.
+    AutoSubmitted,
+    /// Ended by staff.
+    Terminated,
+}
+
+impl SessionStatus {
+    /// The status as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Started => "STARTED",
+            SessionStatus::Submitted => "SUBMITTED",
+            SessionStatus::AutoSubmitted => "AUTO_SUBMITTED",
+            SessionStatus::Terminated => "TERMINATED",
+        }
+    }
+}
+
+/// A person's review of an ended session (Postgres `review_decision`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "review_decision", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReviewDecision {
+    /// Nobody decided yet.
+    Pending,
+    /// Accepted.
+    Approved,
+    /// Rejected (only ever by a person).
+    Rejected,
+}

@@ -106,6 +106,8 @@ pub struct Inner {
     pub tasks: TaskTracker,
     /// The real-time hub's mailbox.
     pub hub: HubHandle,
+    /// The autosave group commit and its caches.
+    pub autosave: crate::jobs::autosave::Autosaver,
 }
 
 /// How stale an "active" answer may be.
@@ -119,7 +121,8 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    /// Assembles the state from connected stores.
+    /// Assembles the state from connected stores and starts the autosave batcher (so it must
+    /// be called inside the Tokio runtime).
     pub fn new(
         config: Config,
         db: PgPool,
@@ -128,6 +131,13 @@ impl AppState {
         hub: HubHandle,
     ) -> Result<Self, Error> {
         let (signals, _) = broadcast::channel(1024);
+        let tasks = TaskTracker::new();
+        let autosave = crate::jobs::autosave::Autosaver::spawn(
+            db.clone(),
+            &config.exams,
+            &tasks,
+            shutdown.clone(),
+        );
         Ok(AppState {
             inner: Arc::new(Inner {
                 keys: Keys::new(config.redis_prefix.clone()),
@@ -142,7 +152,8 @@ impl AppState {
                 active_users: DashMap::new(),
                 signals,
                 shutdown,
-                tasks: TaskTracker::new(),
+                tasks,
+                autosave,
                 hub,
             }),
         })
@@ -184,5 +195,6 @@ impl AppState {
     pub fn prune_caches(&self) {
         self.active_users
             .retain(|_, (_, at)| at.elapsed() < ACTIVE_CACHE_TTL * 30);
+        self.autosave.prune();
     }
 }

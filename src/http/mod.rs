@@ -2,10 +2,13 @@
 //! them under `/api/v1`, adds the operations endpoints and the cross-cutting layers.
 
 pub mod auth;
+pub mod exams;
 pub mod extract;
 pub mod health;
 pub mod page;
 pub mod pairing;
+pub mod proctor;
+pub mod sessions;
 pub mod users;
 
 use std::time::Duration;
@@ -29,6 +32,9 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(users::router())
         .merge(pairing::router())
+        .merge(exams::router())
+        .merge(sessions::router())
+        .merge(proctor::router())
         .fallback(not_found);
     let origins: Vec<HeaderValue> = state
         .config

@@ -9,8 +9,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::hub::{device_str, Device};
 use crate::hub::Effect;
+use crate::hub::{device_str, Device};
 use crate::state::AppState;
 use crate::store::system_events::{self, SystemEvent};
 

@@ -310,7 +310,10 @@ fn reconnected_event(d: Device) -> &'static str {
 }
 
 fn key(session: Uuid, device: Device) -> LivenessKey {
-    LivenessKey { session_id: session.into(), device }
+    LivenessKey {
+        session_id: session.into(),
+        device,
+    }
 }
 
 fn room_role(role: TokenRole) -> rooms::Role {
@@ -487,7 +490,9 @@ impl Hub {
     }
 
     fn unregister(&mut self, peer: PeerId) {
-        let Some(entry) = self.peers.remove(&peer) else { return };
+        let Some(entry) = self.peers.remove(&peer) else {
+            return;
+        };
         for presence in self.rooms.leave_all(peer.as_uuid().into()) {
             self.announce(presence);
         }
@@ -497,7 +502,11 @@ impl Hub {
         if let Some(key) = entry.device {
             if self.devices.get(&key) == Some(&peer) {
                 self.devices.remove(&key);
-                self.effect(Effect::SocketId { session_id: key.0, device: key.1, peer: None });
+                self.effect(Effect::SocketId {
+                    session_id: key.0,
+                    device: key.1,
+                    peer: None,
+                });
             }
         }
         if let Some(set) = self.users.get_mut(&entry.principal.user_id) {
@@ -540,7 +549,9 @@ impl Hub {
     }
 
     fn join(&mut self, peer: PeerId, facts: SessionFacts) -> Result<ServerMessage, JoinError> {
-        let Some(entry) = self.peers.get(&peer) else { return Err(JoinError::Forbidden) };
+        let Some(entry) = self.peers.get(&peer) else {
+            return Err(JoinError::Forbidden);
+        };
         let p = &entry.principal;
         // A laptop's token is not bound to a session: it binds to the room's session here,
         // and the rooms crate then checks that the session is this candidate's.
@@ -549,8 +560,9 @@ impl Hub {
             TokenRole::Mobile => p.session_id,
             TokenRole::Admin | TokenRole::Proctor => None,
         };
-        let principal = rooms::Principal::new(p.user_id.into(), room_role(p.role), session.map(Into::into))
-            .map_err(|_| JoinError::Forbidden)?;
+        let principal =
+            rooms::Principal::new(p.user_id.into(), room_role(p.role), session.map(Into::into))
+                .map_err(|_| JoinError::Forbidden)?;
         let info = rooms::RoomInfo {
             room_id: facts.webrtc_room_id.into(),
             session_id: facts.id.into(),
@@ -558,7 +570,9 @@ impl Hub {
             candidate_id: facts.candidate_id.into(),
         };
         // Decide admission before touching anything, so a refused join changes nothing.
-        rooms::Room::new(info).admits(&principal).map_err(|_| JoinError::Forbidden)?;
+        rooms::Room::new(info)
+            .admits(&principal)
+            .map_err(|_| JoinError::Forbidden)?;
         if !facts.is_open && !p.role.is_staff() {
             return Err(JoinError::SessionEnded);
         }
@@ -607,7 +621,11 @@ impl Hub {
         let room_id = signal.room_id.as_uuid();
         let to = match signal.to {
             PeerRef::Hub => {
-                return if self.rooms.room(room_id.into()).is_some_and(|r| r.contains(from.as_uuid().into())) {
+                return if self
+                    .rooms
+                    .room(room_id.into())
+                    .is_some_and(|r| r.contains(from.as_uuid().into()))
+                {
                     Err(SignalError::NoRelay)
                 } else {
                     Err(SignalError::NotInRoom)
@@ -615,7 +633,10 @@ impl Hub {
             }
             PeerRef::Peer(p) => p,
         };
-        match self.rooms.check_signal(from.as_uuid().into(), room_id.into(), to.as_uuid().into()) {
+        match self
+            .rooms
+            .check_signal(from.as_uuid().into(), room_id.into(), to.as_uuid().into())
+        {
             Ok(_) => {}
             Err(rooms::RoomError::PeerNotInRoom(_)) => return Err(SignalError::UnknownPeer),
             Err(rooms::RoomError::NotInRoom(_)) => return Err(SignalError::NotInRoom),
@@ -632,9 +653,16 @@ impl Hub {
     }
 
     fn heartbeat(&mut self, peer: PeerId, now: Instant) {
-        let Some(entry) = self.peers.get(&peer) else { return };
-        let Some((session, device)) = entry.device else { return };
-        self.effect(Effect::HeartbeatKey { session_id: session, device });
+        let Some(entry) = self.peers.get(&peer) else {
+            return;
+        };
+        let Some((session, device)) = entry.device else {
+            return;
+        };
+        self.effect(Effect::HeartbeatKey {
+            session_id: session,
+            device,
+        });
         let now = now.saturating_duration_since(self.origin);
         if let Some(change) = self.liveness.on_heartbeat(key(session, device), now) {
             self.liveness_changed(change);
@@ -679,7 +707,9 @@ impl Hub {
     fn liveness_changed(&mut self, change: LivenessChange) {
         let (k, state, event_type) = match change {
             LivenessChange::Lost(k) => (k, DeviceState::Lost, Some(lost_event(k.device))),
-            LivenessChange::Reconnected(k) => (k, DeviceState::Online, Some(reconnected_event(k.device))),
+            LivenessChange::Reconnected(k) => {
+                (k, DeviceState::Online, Some(reconnected_event(k.device)))
+            }
             LivenessChange::Online(k) => (k, DeviceState::Online, None),
         };
         let (session, device) = (Uuid::from(k.session_id), k.device);
@@ -692,7 +722,9 @@ impl Hub {
                 meta: None,
             });
         }
-        let Some((exam, view)) = self.views.get_mut(&session) else { return };
+        let Some((exam, view)) = self.views.get_mut(&session) else {
+            return;
+        };
         let slot = match device {
             Device::Laptop => &mut view.liveness.laptop,
             Device::Mobile => &mut view.liveness.mobile,
@@ -704,7 +736,8 @@ impl Hub {
         if let Some(event_type) = event_type {
             view.last_event = Some(signaling::LastEvent {
                 event_id: signaling::EventId::new_v4(),
-                event_type: signaling::EventType::new(event_type).expect("hub event types are valid"),
+                event_type: signaling::EventType::new(event_type)
+                    .expect("hub event types are valid"),
                 severity: signaling::Severity::new(severity).expect("1..=10"),
                 timestamp: signaling::Timestamp::from(chrono::Utc::now()),
             });

@@ -143,3 +143,205 @@ pub async fn assert_error(r: Response, status: StatusCode, code: &str) -> Value 
     assert_eq!(body["error"]["code"], code, "body: {body}");
     body
 }
+
+impl TestApp {
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        let mut req = self.client.put(self.api(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Response {
+        let mut req = self.client.delete(self.api(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// POST that must answer `status`; returns the body.
+    pub async fn post_ok(&self, path: &str, token: &str, body: Value, status: StatusCode) -> Value {
+        let r = self.post(path, Some(token), body).await;
+        assert_eq!(r.status(), status, "POST {path}");
+        r.json().await.unwrap()
+    }
+}
+
+/// A published exam with one question of each kind, assigned to one candidate.
+pub struct ExamFixture {
+    pub exam_id: Uuid,
+    #[allow(dead_code)]
+    pub admin_id: Uuid,
+    pub admin: String,
+    pub candidate_id: Uuid,
+    pub candidate: String,
+    /// MCQ, single correct ("b"), 2 points.
+    pub mcq: Uuid,
+    /// MCQ, multiple correct ("a", "c"), 3 points.
+    pub mcq_multi: Uuid,
+    /// CODING, 5 points.
+    pub coding: Uuid,
+    /// SUBJECTIVE, 4 points.
+    pub subjective: Uuid,
+}
+
+/// Exam body open now for an hour, `duration_minutes` long.
+pub fn exam_body(duration_minutes: i32, randomize: bool) -> Value {
+    let now = chrono::Utc::now();
+    json!({
+        "title": "Algebra", "instructions": "No notes.", "durationMinutes": duration_minutes,
+        "startsAt": now - chrono::Duration::minutes(5),
+        "endsAt": now + chrono::Duration::hours(1),
+        "randomizeQuestions": randomize,
+    })
+}
+
+pub fn mcq_body(points: i32, correct: &[&str]) -> Value {
+    json!({
+        "type": "MCQ", "prompt": "Pick", "points": points,
+        "options": [{"id": "a", "text": "A"}, {"id": "b", "text": "B"}, {"id": "c", "text": "C"}],
+        "answerKey": {"correct": correct},
+    })
+}
+
+/// Creates, fills, publishes and assigns an exam through the API.
+pub async fn published_exam(app: &TestApp) -> ExamFixture {
+    published_exam_with(app, exam_body(60, false), true).await
+}
+
+pub async fn published_exam_with(app: &TestApp, exam: Value, manual: bool) -> ExamFixture {
+    let (admin_id, admin) = app.user_with_token(UserRole::Admin).await;
+    let (candidate_id, candidate) = app.user_with_token(UserRole::Candidate).await;
+    let e = app
+        .post_ok("/exams", &admin, exam, StatusCode::CREATED)
+        .await;
+    let exam_id: Uuid = e["id"].as_str().unwrap().parse().unwrap();
+    let admin_ref = admin.as_str();
+    let q = |v: Value| async move {
+        let b = app
+            .post_ok(
+                &format!("/exams/{exam_id}/questions"),
+                admin_ref,
+                v,
+                StatusCode::CREATED,
+            )
+            .await;
+        b["id"].as_str().unwrap().parse::<Uuid>().unwrap()
+    };
+    let mcq = q(mcq_body(2, &["b"])).await;
+    let mcq_multi = q(mcq_body(3, &["a", "c"])).await;
+    let (coding, subjective) = if manual {
+        (
+            q(
+                json!({"type": "CODING", "prompt": "Write fizzbuzz", "points": 5,
+                     "answerKey": {"rubric": "works"}}),
+            )
+            .await,
+            q(json!({"type": "SUBJECTIVE", "prompt": "Explain", "points": 4})).await,
+        )
+    } else {
+        (Uuid::nil(), Uuid::nil())
+    };
+    app.post_ok(
+        &format!("/exams/{exam_id}/publish"),
+        &admin,
+        json!({}),
+        StatusCode::OK,
+    )
+    .await;
+    let r = app
+        .put(
+            &format!("/exams/{exam_id}/assignments"),
+            Some(&admin),
+            json!({"candidateIds": [candidate_id]}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    ExamFixture {
+        exam_id,
+        admin_id,
+        admin,
+        candidate_id,
+        candidate,
+        mcq,
+        mcq_multi,
+        coding,
+        subjective,
+    }
+}
+
+impl ExamFixture {
+    /// Assigns one more fresh candidate; returns (id, token).
+    pub async fn another_candidate(&self, app: &TestApp) -> (Uuid, String) {
+        let (id, token) = app.user_with_token(UserRole::Candidate).await;
+        let r = app
+            .put(
+                &format!("/exams/{}/assignments", self.exam_id),
+                Some(&self.admin),
+                json!({"candidateIds": [id]}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        (id, token)
+    }
+
+    /// Starts the fixture candidate's session (201); returns the body.
+    pub async fn start(&self, app: &TestApp, token: &str) -> Value {
+        app.post_ok(
+            &format!("/exams/{}/sessions", self.exam_id),
+            token,
+            json!({"deviceFingerprint": "laptop-1"}),
+            StatusCode::CREATED,
+        )
+        .await
+    }
+}
+
+/// Panics if `v` carries an answer key anywhere.
+pub fn assert_no_answer_key(v: &Value) {
+    let text = v.to_string();
+    assert!(
+        !text.contains("answerKey") && !text.contains("correct") && !text.contains("rubric"),
+        "answer key leaked: {text}"
+    );
+}
+
+/// Inserts `n` candidates with STARTED sessions of `exam_id` directly in SQL, expiring at
+/// `expires_in_secs` from now (negative: already expired). Returns (session id, candidate id).
+pub async fn sessions_in_sql(
+    app: &TestApp,
+    exam_id: Uuid,
+    n: usize,
+    expires_in_secs: i64,
+) -> Vec<(Uuid, Uuid)> {
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        let candidate = Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO users (id, email, name, password_hash, role)
+             VALUES ($1, $2, 'Bulk', 'x', 'CANDIDATE')",
+        )
+        .bind(candidate)
+        .bind(format!("{}@bulk.test", candidate.simple()))
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+        let id = Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO sessions (id, exam_id, candidate_id, expires_at, webrtc_room_id)
+             VALUES ($1, $2, $3, now() + make_interval(secs => $4), $5)",
+        )
+        .bind(id)
+        .bind(exam_id)
+        .bind(candidate)
+        .bind(expires_in_secs as f64)
+        .bind(Uuid::new_v4())
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+        ids.push((id, candidate));
+    }
+    ids
+}

@@ -2,9 +2,12 @@
 //! (`#[sqlx::test]`) and a unique Redis key prefix per test.
 
 mod auth;
+mod exams;
 mod helpers;
 mod load_scenarios;
 mod ops;
+mod proctor;
 mod proxy;
+mod sessions;
 mod users;
 mod ws;
