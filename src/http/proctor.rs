@@ -33,24 +33,55 @@ pub fn router() -> Router<AppState> {
         .route("/sessions/{id}/score", get(score))
 }
 
-/// Liveness of a session's two devices as the dashboard shows it.
+/// Liveness of a session's two devices as the dashboard shows it, with the WebSocket's values:
+/// `ONLINE` (its heartbeat key is live), `LOST` (the session is in progress — so the laptop
+/// started it, and the phone if one paired — but no heartbeat is live), `UNKNOWN` (no phone
+/// paired, the session ended, or the heartbeat store cannot be read: a gap is never a loss).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Liveness {
-    /// The laptop: "online", "stale", "offline" or "unknown".
+    /// The laptop.
     pub laptop: &'static str,
-    /// The phone: same values.
+    /// The phone.
     pub mobile: &'static str,
 }
 
-/// The liveness of a session's devices. A seam: heartbeats arrive with the real-time issue
-/// (WebSocket heartbeats in Redis, `heartbeat:{sessionId}:{role}`); until that lands every
-/// device reads "unknown".
-pub fn liveness(_session_id: Uuid) -> Liveness {
-    Liveness {
-        laptop: "unknown",
-        mobile: "unknown",
+/// What decides a device's liveness besides its heartbeat key.
+struct DeviceFacts {
+    session_id: Uuid,
+    laptop_seen: bool,
+    mobile_seen: bool,
+}
+
+/// Reads the heartbeat keys of `sessions` in one pipelined round trip.
+async fn liveness(state: &AppState, sessions: &[DeviceFacts]) -> Vec<Liveness> {
+    let mut pipe = redis::pipe();
+    for s in sessions {
+        pipe.cmd("EXISTS")
+            .arg(state.keys.heartbeat(s.session_id, "laptop"))
+            .cmd("EXISTS")
+            .arg(state.keys.heartbeat(s.session_id, "mobile"));
     }
+    let mut conn = state.redis.clone();
+    let keys: Option<Vec<bool>> = if sessions.is_empty() {
+        Some(Vec::new())
+    } else {
+        pipe.query_async(&mut conn).await.ok()
+    };
+    let word = |live: Option<bool>, seen: bool| match (live, seen) {
+        (None, _) => "UNKNOWN",
+        (Some(true), _) => "ONLINE",
+        (Some(false), true) => "LOST",
+        (Some(false), false) => "UNKNOWN",
+    };
+    sessions
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Liveness {
+            laptop: word(keys.as_ref().map(|k| k[2 * i]), s.laptop_seen),
+            mobile: word(keys.as_ref().map(|k| k[2 * i + 1]), s.mobile_seen),
+        })
+        .collect()
 }
 
 #[derive(Debug, Serialize)]
@@ -87,6 +118,8 @@ struct StaffSessionRow {
     started_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     submitted_at: Option<DateTime<Utc>>,
+    laptop_seen: bool,
+    mobile_seen: bool,
 }
 
 #[derive(Deserialize)]
@@ -114,7 +147,9 @@ pub(crate) async fn list_sessions(
         .ok_or(Error::NotFound { what: "exam" })?;
     let rows: Vec<StaffSessionRow> = sqlx::query_as(
         "SELECT s.id, s.candidate_id, u.name, u.email, s.status, s.review_decision,
-                s.violation_score, s.started_at, s.expires_at, s.submitted_at
+                s.violation_score, s.started_at, s.expires_at, s.submitted_at,
+                s.status = 'STARTED' AS laptop_seen,
+                s.status = 'STARTED' AND s.mobile_paired_at IS NOT NULL AS mobile_seen
            FROM sessions s JOIN users u ON u.id = s.candidate_id
           WHERE s.exam_id = $1 AND ($2::session_status IS NULL OR s.status = $2)
             AND ($3::timestamptz IS NULL OR (s.started_at, s.id) > ($3, $4))
@@ -131,12 +166,23 @@ pub(crate) async fn list_sessions(
         at: r.started_at,
         id: r.id,
     });
+    let facts: Vec<DeviceFacts> = page
+        .items
+        .iter()
+        .map(|r| DeviceFacts {
+            session_id: r.id,
+            laptop_seen: r.laptop_seen,
+            mobile_seen: r.mobile_seen,
+        })
+        .collect();
+    let live = liveness(&state, &facts).await;
     Ok(Json(Page {
         items: page
             .items
             .into_iter()
-            .map(|r| StaffSession {
-                liveness: liveness(r.id),
+            .zip(live)
+            .map(|(r, liveness)| StaffSession {
+                liveness,
                 id: r.id,
                 candidate: CandidateRef {
                     id: r.candidate_id,

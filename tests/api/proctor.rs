@@ -60,10 +60,28 @@ async fn staff_actions(pool: PgPool) {
     assert_eq!(item["status"], "STARTED");
     assert_eq!(item["reviewDecision"], "PENDING");
     assert_eq!(item["violationScore"], 0.0);
+    // In progress with no heartbeat: the laptop is lost; no phone paired: unknown.
     assert_eq!(
         item["liveness"],
-        json!({"laptop": "unknown", "mobile": "unknown"})
+        json!({"laptop": "LOST", "mobile": "UNKNOWN"})
     );
+    // A live heartbeat key (as the hub writes them) reads online.
+    let mut conn = app.state.redis.clone();
+    let _: () = redis::cmd("SET")
+        .arg(app.state.keys.heartbeat(id, "laptop"))
+        .arg(1)
+        .arg("EX")
+        .arg(15)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let list: Value = app
+        .get(&format!("/exams/{}/sessions", fx.exam_id), Some(&proctor))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"][0]["liveness"]["laptop"], "ONLINE");
     assert_error(
         app.get(
             &format!("/exams/{}/sessions", fx.exam_id),
