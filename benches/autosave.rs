@@ -5,7 +5,8 @@
 //! only once its batch has COMMITted and its waiter got the stored version back. Settings:
 //! `DATABASE_URL` (server to use; a scratch database is created and dropped),
 //! `AUTOSAVE_WRITERS` (default 2000 concurrent writers, one session each),
-//! `AUTOSAVE_SECS` (default 10).
+//! `AUTOSAVE_SECS` (default 10), `AUTOSAVE_INFLIGHT` (batches in flight, default 4),
+//! `AUTOSAVE_BATCH_MAX` (default 256), `AUTOSAVE_NO_ANALYZE=1` (skip ANALYZE after seeding).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -60,8 +61,14 @@ async fn run() {
         .await
         .expect("migrate");
     let (sessions, questions) = seed(&db, writers).await;
+    // A live database has statistics; AUTOSAVE_NO_ANALYZE=1 measures the fresh-table case.
+    if std::env::var_os("AUTOSAVE_NO_ANALYZE").is_none() {
+        sqlx::query("ANALYZE").execute(&db).await.expect("analyze");
+    }
 
-    let config = ExamConfig::default();
+    let mut config = ExamConfig::default();
+    config.autosave_max_inflight = env_or("AUTOSAVE_INFLIGHT", config.autosave_max_inflight);
+    config.autosave_batch_max = env_or("AUTOSAVE_BATCH_MAX", config.autosave_batch_max);
     let tasks = TaskTracker::new();
     let shutdown = CancellationToken::new();
     let saver = Arc::new(Autosaver::spawn(

@@ -284,7 +284,10 @@ async fn flush(db: &PgPool, batch: Vec<Pending>, grace: Duration) {
         };
         waiters.push((i, reply));
     }
-    match answers::upsert_batch(db, &writes, grace).await {
+    let started = std::time::Instant::now();
+    let result = answers::upsert_batch(db, &writes, grace).await;
+    metrics::histogram!("hub_autosave_batch_seconds").record(started.elapsed().as_secs_f64());
+    match result {
         Ok(results) => {
             for (i, reply) in waiters {
                 let _ = reply.send(Ok(results[i]));
