@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::audit::{self, AuditEntry};
 use crate::error::Error;
 use crate::http::extract::{Admin, Json, Path, Query, Staff};
-use crate::http::page::{Cursor, Page, PageQuery};
+use crate::http::page::{self, Cursor, Page};
 use crate::model::{ExamStatus, QuestionType};
 use crate::state::AppState;
 use crate::store::exams::{self, AssignmentView, ExamRow, ExamView, QuestionRow, QuestionView};
@@ -177,12 +177,7 @@ async fn list(
     Staff(_): Staff,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Page<ExamView>>, Error> {
-    let page = PageQuery {
-        limit: q.limit,
-        cursor: q.cursor,
-    };
-    let limit = page.limit()?;
-    let cursor = page.cursor()?;
+    let (limit, cursor) = page::parse(q.limit, q.cursor)?;
     let rows: Vec<ExamRow> = sqlx::query_as(
         "SELECT * FROM exams
           WHERE ($1::exam_status IS NULL OR status = $1)
@@ -775,12 +770,7 @@ async fn list_assignments(
     Path(id): Path<Uuid>,
     Query(q): Query<AssignmentQuery>,
 ) -> Result<Json<Page<AssignmentView>>, Error> {
-    let page = PageQuery {
-        limit: q.limit,
-        cursor: q.cursor,
-    };
-    let limit = page.limit()?;
-    let cursor = page.cursor()?;
+    let (limit, cursor) = page::parse(q.limit, q.cursor)?;
     exams::by_id(&state.db, id)
         .await?
         .ok_or(Error::NotFound { what: "exam" })?;

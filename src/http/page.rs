@@ -58,6 +58,12 @@ impl Cursor {
     }
 }
 
+/// Validates a query string's `limit` and `cursor` in one step.
+pub fn parse(limit: Option<i64>, cursor: Option<String>) -> Result<(i64, Option<Cursor>), Error> {
+    let q = PageQuery { limit, cursor };
+    Ok((q.limit()?, q.cursor()?))
+}
+
 impl PageQuery {
     /// The validated limit.
     pub fn limit(&self) -> Result<i64, Error> {

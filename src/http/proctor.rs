@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::audit::{self, AuditEntry};
 use crate::error::Error;
 use crate::http::extract::{Admin, Json, Path, Query, Staff};
-use crate::http::page::{Cursor, Page, PageQuery};
+use crate::http::page::{self, Cursor, Page};
 use crate::model::{QuestionType, ReviewDecision, SessionStatus};
 use crate::state::{AppState, HubSignal};
 use crate::store::exams;
@@ -136,12 +136,7 @@ pub(crate) async fn list_sessions(
     Path(exam_id): Path<Uuid>,
     Query(q): Query<SessionListQuery>,
 ) -> Result<Json<Page<StaffSession>>, Error> {
-    let page = PageQuery {
-        limit: q.limit,
-        cursor: q.cursor,
-    };
-    let limit = page.limit()?;
-    let cursor = page.cursor()?;
+    let (limit, cursor) = page::parse(q.limit, q.cursor)?;
     exams::by_id(&state.db, exam_id)
         .await?
         .ok_or(Error::NotFound { what: "exam" })?;
@@ -379,12 +374,7 @@ async fn list_actions(
     Path(id): Path<Uuid>,
     Query(q): Query<ActionsQuery>,
 ) -> Result<Json<Page<AdminActionView>>, Error> {
-    let page = PageQuery {
-        limit: q.limit,
-        cursor: q.cursor,
-    };
-    let limit = page.limit()?;
-    let cursor = page.cursor()?;
+    let (limit, cursor) = page::parse(q.limit, q.cursor)?;
     sessions::by_id(&state.db, id)
         .await?
         .ok_or(Error::NotFound { what: "session" })?;

@@ -13,7 +13,7 @@ use crate::audit::{self, AuditEntry};
 use crate::auth::refresh;
 use crate::error::Error;
 use crate::http::extract::{Admin, Json, Path, Query};
-use crate::http::page::{Cursor, Page, PageQuery};
+use crate::http::page::{self, Cursor, Page};
 use crate::model::UserRole;
 use crate::state::{AppState, HubSignal};
 use crate::store::users::{self, UserRow, UserView};
@@ -106,12 +106,7 @@ async fn list(
     Admin(_): Admin,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Page<UserView>>, Error> {
-    let page = PageQuery {
-        limit: q.limit,
-        cursor: q.cursor,
-    };
-    let limit = page.limit()?;
-    let cursor = page.cursor()?;
+    let (limit, cursor) = page::parse(q.limit, q.cursor)?;
     let rows: Vec<UserRow> = sqlx::query_as(
         "SELECT * FROM users
           WHERE ($1::user_role IS NULL OR role = $1)
