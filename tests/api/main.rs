@@ -2,6 +2,8 @@
 //! (`#[sqlx::test]`) and a unique Redis key prefix per test.
 
 mod auth;
+mod event_store;
+mod events;
 mod helpers;
 mod ops;
 mod proxy;
