@@ -225,11 +225,14 @@ impl EventStore for MongoEventStore {
                 ],
             );
         }
-        let docs: Vec<Document> = self
+        let mut find = self
             .coll
             .find(filter)
-            .sort(doc! { "timestamp": 1, "id": 1 })
-            .limit(q.limit)
+            .sort(doc! { "timestamp": 1, "id": 1 });
+        if q.limit < i64::MAX {
+            find = find.limit(q.limit);
+        }
+        let docs: Vec<Document> = find
             .await
             .map_err(unavailable)?
             .try_collect()
