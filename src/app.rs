@@ -23,6 +23,11 @@ pub struct Application {
     hub_effects: tokio::sync::mpsc::UnboundedReceiver<crate::hub::Effect>,
     /// Shared state, exposed so tests can reach the stores.
     state: AppState,
+    /// Events the ingest committed, for the live feed.
+    committed: (
+        tokio::sync::mpsc::Sender<Vec<crate::events::NewEvent>>,
+        tokio::sync::mpsc::Receiver<Vec<crate::events::NewEvent>>,
+    ),
 }
 
 impl Application {
@@ -40,6 +45,18 @@ impl Application {
         db: PgPool,
         shutdown: CancellationToken,
     ) -> Result<Self, Error> {
+        Self::build_with_store(config, db, None, shutdown).await
+    }
+
+    /// Builds on an existing pool with an event store of the caller's (tests inject failing
+    /// ones); `None` picks the configured store: MongoDB when `MONGODB_URL` is set, else
+    /// Postgres.
+    pub async fn build_with_store(
+        config: Config,
+        db: PgPool,
+        event_store: Option<crate::events::SharedStore>,
+        shutdown: CancellationToken,
+    ) -> Result<Self, Error> {
         crate::telemetry::metrics_handle();
         let redis = store::redis::connect(&config.redis_url).await?;
         let listener = TcpListener::bind(config.http_addr)
@@ -51,13 +68,31 @@ impl Application {
                  survive a restart and other hub processes cannot verify them."
             );
         }
+        if config.events.artifact_key_generated {
+            tracing::warn!(
+                "HUB_ARTIFACT_MASTER_KEY is not set: using a random key (demo mode). Artifacts \
+                 stored now cannot be decrypted after a restart."
+            );
+        }
+        let event_store: crate::events::SharedStore = match (event_store, &config.mongodb_url) {
+            (Some(store), _) => store,
+            (None, Some(url)) => std::sync::Arc::new(
+                crate::events::mongo::MongoEventStore::connect(url)
+                    .await
+                    .map_err(|e| Error::Config(format!("MONGODB_URL: {e}")))?,
+            ),
+            (None, None) => {
+                std::sync::Arc::new(crate::events::postgres::PgEventStore::new(db.clone()))
+            }
+        };
         let (hub_handle, hub, hub_effects) = crate::hub::new(config.heartbeat_interval, Vec::new());
-        let state = AppState::new(config, db, redis, shutdown, hub_handle)?;
+        let state = AppState::new(config, db, redis, shutdown, hub_handle, event_store)?;
         Ok(Application {
             listener,
             hub,
             hub_effects,
             state,
+            committed: tokio::sync::mpsc::channel(64),
         })
     }
 
@@ -81,9 +116,31 @@ impl Application {
             hub,
             hub_effects,
             state,
+            committed: (committed_tx, committed_rx),
         } = self;
         let shutdown = state.shutdown.clone();
         spawn_housekeeping(&state);
+        let events = &state.config.events;
+        state.tasks.spawn(crate::events::ingest::run(
+            state.ingest.clone(),
+            state.event_store.clone(),
+            crate::events::ingest::IngestOptions {
+                capacity: events.buffer,
+                max_batch: events.batch_max,
+                linger: events.linger,
+                ..Default::default()
+            },
+            committed_tx,
+            shutdown.clone(),
+        ));
+        state.tasks.spawn(crate::events::feed::run(
+            state.clone(),
+            state.event_store.clone(),
+            committed_rx,
+        ));
+        state
+            .tasks
+            .spawn(crate::events::retention::run(state.clone()));
         state
             .tasks
             .spawn(hub.run(state.signals.subscribe(), shutdown.clone()));

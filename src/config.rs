@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use base64::Engine;
 use secrecy::SecretString;
+
+use crate::events::artifacts::MasterKey;
 use serde::Deserialize;
 
 use crate::error::Error;
@@ -44,6 +47,12 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     /// Exam-taking timings and autosave batching.
     pub exams: ExamConfig,
+    /// Proctoring-event ingest and artifacts.
+    pub events: EventsConfig,
+    /// Days events and artifacts are kept (unless their session is under review).
+    pub retention_days: u32,
+    /// How often the retention job runs.
+    pub retention_interval: Duration,
 }
 
 /// Exam-taking timings and the autosave group commit.
@@ -72,6 +81,55 @@ impl Default for ExamConfig {
             autosave_max_inflight: 4,
         }
     }
+}
+
+/// The event ingest and the encrypted artifacts.
+#[derive(Debug, Clone)]
+pub struct EventsConfig {
+    /// Most events buffered while the event store is slow or down; beyond, producers get 503.
+    pub buffer: usize,
+    /// Most events per store write.
+    pub batch_max: usize,
+    /// How long the ingest waits for more events before a write that is not full.
+    pub linger: Duration,
+    /// How long a producer waits for its ack before 503 (its events may still be stored).
+    pub ack_timeout: Duration,
+    /// Most events in one `POST /sessions/{id}/events`.
+    pub per_request: usize,
+    /// Wraps the per-session artifact data keys (AES-256).
+    pub artifact_master_key: MasterKey,
+    /// True when the master key was generated at start-up (demo mode only).
+    pub artifact_key_generated: bool,
+    /// Where artifact bytes go.
+    pub artifact_storage: ArtifactStorage,
+    /// Largest artifact upload.
+    pub artifact_max_bytes: usize,
+}
+
+/// Where encrypted artifacts are stored.
+#[derive(Debug, Clone)]
+pub enum ArtifactStorage {
+    /// A local directory.
+    Local(PathBuf),
+    /// An S3-compatible bucket.
+    S3(S3Config),
+}
+
+/// An S3-compatible bucket.
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    /// Bucket name.
+    pub bucket: String,
+    /// Region (`us-east-1` by default).
+    pub region: String,
+    /// Endpoint URL for S3-compatible stores (MinIO, …); `None` for AWS.
+    pub endpoint: Option<String>,
+    /// Access key id; `None` uses the environment's usual AWS credentials.
+    pub access_key_id: Option<String>,
+    /// Secret access key.
+    pub secret_access_key: Option<SecretString>,
+    /// Allow plain-HTTP endpoints (local MinIO).
+    pub allow_http: bool,
 }
 
 /// How access tokens are signed and checked.
@@ -147,6 +205,22 @@ struct FileConfig {
     sweep_interval_ms: Option<u64>,
     autosave_batch_max: Option<usize>,
     autosave_batch_window_ms: Option<u64>,
+    event_buffer: Option<usize>,
+    event_batch_max: Option<usize>,
+    event_linger_ms: Option<u64>,
+    event_ack_timeout_ms: Option<u64>,
+    events_per_request: Option<usize>,
+    artifact_master_key: Option<String>,
+    artifact_dir: Option<PathBuf>,
+    artifact_max_bytes: Option<usize>,
+    artifact_s3_bucket: Option<String>,
+    artifact_s3_region: Option<String>,
+    artifact_s3_endpoint: Option<String>,
+    artifact_s3_access_key_id: Option<String>,
+    artifact_s3_secret_access_key: Option<String>,
+    artifact_s3_allow_http: Option<bool>,
+    retention_days: Option<u32>,
+    retention_interval_secs: Option<u64>,
 }
 
 /// Reads variables; a seam so tests can load configuration from a map instead of the process.
@@ -190,6 +264,7 @@ impl Config {
             }
             None => FileConfig::default(),
         };
+        let events = events_config(&f, env, demo)?;
         let secs = |key: &str, file: Option<u64>, default: u64| -> Result<Duration, Error> {
             Ok(Duration::from_secs(match env.get(key) {
                 Some(v) => parse(key, v)?,
@@ -293,8 +368,30 @@ impl Config {
                     .into(),
             ));
         }
+        let retention_days = match env.get("HUB_RETENTION_DAYS") {
+            Some(v) => parse("HUB_RETENTION_DAYS", v)?,
+            None => f.retention_days.unwrap_or(30),
+        };
+        if retention_days == 0 {
+            return Err(Error::Config(
+                "HUB_RETENTION_DAYS must be at least 1".into(),
+            ));
+        }
+        let retention_interval = secs(
+            "HUB_RETENTION_INTERVAL_SECS",
+            f.retention_interval_secs,
+            24 * 3600,
+        )?;
+        if retention_interval.is_zero() {
+            return Err(Error::Config(
+                "HUB_RETENTION_INTERVAL_SECS must be at least 1".into(),
+            ));
+        }
 
         Ok(Config {
+            events,
+            retention_days,
+            retention_interval,
             database_url: env
                 .get("DATABASE_URL")
                 .or(f.database_url)
@@ -360,6 +457,92 @@ impl Config {
     }
 }
 
+fn events_config(f: &FileConfig, env: &dyn Env, demo: bool) -> Result<EventsConfig, Error> {
+    let num = |key: &str, file: Option<usize>, default: usize| -> Result<usize, Error> {
+        let v = match env.get(key) {
+            Some(v) => parse(key, v)?,
+            None => file.unwrap_or(default),
+        };
+        if v == 0 {
+            return Err(Error::Config(format!("{key} must be at least 1")));
+        }
+        Ok(v)
+    };
+    let millis = |key: &str, file: Option<u64>, default: u64| -> Result<Duration, Error> {
+        Ok(Duration::from_millis(match env.get(key) {
+            Some(v) => parse(key, v)?,
+            None => file.unwrap_or(default),
+        }))
+    };
+    let (artifact_master_key, artifact_key_generated) = match env
+        .get("HUB_ARTIFACT_MASTER_KEY")
+        .or(f.artifact_master_key.clone())
+    {
+        Some(text) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .map_err(|_| Error::Config("HUB_ARTIFACT_MASTER_KEY must be base64".into()))?;
+            let key: [u8; 32] = bytes.try_into().map_err(|_| {
+                Error::Config("HUB_ARTIFACT_MASTER_KEY must be 32 bytes (base64)".into())
+            })?;
+            (MasterKey(key), false)
+        }
+        None if demo => (MasterKey::random(), true),
+        None => {
+            return Err(Error::Config(
+                "HUB_ARTIFACT_MASTER_KEY (32 bytes, base64) is required outside demo mode".into(),
+            ))
+        }
+    };
+    let artifact_storage = match env
+        .get("HUB_ARTIFACT_S3_BUCKET")
+        .or(f.artifact_s3_bucket.clone())
+    {
+        Some(bucket) => ArtifactStorage::S3(S3Config {
+            bucket,
+            region: env
+                .get("HUB_ARTIFACT_S3_REGION")
+                .or(f.artifact_s3_region.clone())
+                .unwrap_or_else(|| "us-east-1".into()),
+            endpoint: env
+                .get("HUB_ARTIFACT_S3_ENDPOINT")
+                .or(f.artifact_s3_endpoint.clone()),
+            access_key_id: env
+                .get("HUB_ARTIFACT_S3_ACCESS_KEY_ID")
+                .or(f.artifact_s3_access_key_id.clone()),
+            secret_access_key: env
+                .get("HUB_ARTIFACT_S3_SECRET_ACCESS_KEY")
+                .or(f.artifact_s3_secret_access_key.clone())
+                .map(Into::into),
+            allow_http: match env.get("HUB_ARTIFACT_S3_ALLOW_HTTP") {
+                Some(v) => parse("HUB_ARTIFACT_S3_ALLOW_HTTP", v)?,
+                None => f.artifact_s3_allow_http.unwrap_or(false),
+            },
+        }),
+        None => ArtifactStorage::Local(
+            env.get("HUB_ARTIFACT_DIR")
+                .map(PathBuf::from)
+                .or(f.artifact_dir.clone())
+                .unwrap_or_else(|| PathBuf::from("./data/artifacts")),
+        ),
+    };
+    Ok(EventsConfig {
+        buffer: num("HUB_EVENT_BUFFER", f.event_buffer, 100_000)?,
+        batch_max: num("HUB_EVENT_BATCH_MAX", f.event_batch_max, 2_000)?,
+        linger: millis("HUB_EVENT_LINGER_MS", f.event_linger_ms, 2)?,
+        ack_timeout: millis("HUB_EVENT_ACK_TIMEOUT_MS", f.event_ack_timeout_ms, 10_000)?,
+        per_request: num("HUB_EVENTS_PER_REQUEST", f.events_per_request, 500)?,
+        artifact_master_key,
+        artifact_key_generated,
+        artifact_storage,
+        artifact_max_bytes: num(
+            "HUB_ARTIFACT_MAX_BYTES",
+            f.artifact_max_bytes,
+            5 * 1024 * 1024,
+        )?,
+    })
+}
+
 fn default_hash_concurrency() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
 }
@@ -384,6 +567,42 @@ mod tests {
             "postgres://postgres@127.0.0.1:5432/proctor_hub"
         );
         assert!(demo.mongodb_url.is_none());
+        assert!(demo.events.artifact_key_generated);
+        assert_eq!(demo.events.buffer, 100_000);
+        assert_eq!(demo.events.artifact_max_bytes, 5 * 1024 * 1024);
+        assert_eq!(demo.retention_days, 30);
+        assert!(matches!(
+            demo.events.artifact_storage,
+            ArtifactStorage::Local(_)
+        ));
+    }
+
+    #[test]
+    fn artifact_master_key_is_32_bytes_of_base64_and_required_outside_demo() {
+        let secret = ("HUB_JWT_SECRET", "0123456789abcdef0123456789abcdef");
+        // 32 zero bytes.
+        let key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        let c = Config::load(None, &[secret, ("HUB_ARTIFACT_MASTER_KEY", key)], false).unwrap();
+        assert_eq!(c.events.artifact_master_key, MasterKey([0; 32]));
+        assert!(!c.events.artifact_key_generated);
+        assert!(Config::load(None, &[secret], false).is_err());
+        assert!(Config::load(None, &[secret, ("HUB_ARTIFACT_MASTER_KEY", "AAAA")], false).is_err());
+        let c = Config::load(
+            None,
+            &[
+                secret,
+                ("HUB_ARTIFACT_MASTER_KEY", key),
+                ("HUB_EVENT_BUFFER", "7"),
+                ("HUB_RETENTION_DAYS", "3"),
+                ("HUB_ARTIFACT_S3_BUCKET", "frames"),
+            ],
+            false,
+        )
+        .unwrap();
+        assert_eq!((c.events.buffer, c.retention_days), (7, 3));
+        assert!(
+            matches!(c.events.artifact_storage, ArtifactStorage::S3(ref s) if s.bucket == "frames")
+        );
     }
 
     #[test]
@@ -396,6 +615,10 @@ mod tests {
                 "https://a.example/, https://b.example",
             ),
             ("HUB_ACCESS_TTL_SECS", "60"),
+            (
+                "HUB_ARTIFACT_MASTER_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            ),
         ];
         let c = Config::load(None, &env, false).expect("config");
         assert_eq!(c.http_addr.port(), 9000);

@@ -61,6 +61,12 @@ pub enum Error {
     /// 415: the body is not JSON.
     #[error("expected Content-Type: application/json")]
     UnsupportedMediaType,
+    /// 415 for a non-JSON body of another kind (uploads): says what is expected.
+    #[error("{message}")]
+    UnsupportedMedia {
+        /// Human-readable detail.
+        message: String,
+    },
     /// 422: well-formed but invalid; `field` names the culprit.
     #[error("{field}: {message}")]
     Invalid {
@@ -192,6 +198,11 @@ impl Error {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "UNSUPPORTED_MEDIA_TYPE",
                 self.to_string(),
+            ),
+            Error::UnsupportedMedia { message } => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                message.clone(),
             ),
             Error::Invalid { .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -16,6 +16,9 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
 use crate::config::Config;
 use crate::error::Error;
+use crate::events::artifacts::Artifacts;
+use crate::events::ingest::Ingest;
+use crate::events::SharedStore;
 use crate::hub::HubHandle;
 use crate::model::UserRole;
 use crate::store::redis::Keys;
@@ -108,6 +111,13 @@ pub struct Inner {
     pub hub: HubHandle,
     /// The autosave group commit and its caches.
     pub autosave: crate::jobs::autosave::Autosaver,
+    /// The proctoring-event store (Postgres, or MongoDB when configured). Writes go through
+    /// [`Inner::ingest`]; reads (queries, counts, retention) come here directly.
+    pub event_store: SharedStore,
+    /// The bounded, batched way into the event store; acknowledges after commit.
+    pub ingest: Ingest,
+    /// Encrypted frame artifacts.
+    pub artifacts: Artifacts,
 }
 
 /// How stale an "active" answer may be.
@@ -129,6 +139,7 @@ impl AppState {
         redis: ConnectionManager,
         shutdown: CancellationToken,
         hub: HubHandle,
+        event_store: SharedStore,
     ) -> Result<Self, Error> {
         let (signals, _) = broadcast::channel(1024);
         let tasks = TaskTracker::new();
@@ -138,6 +149,11 @@ impl AppState {
             &tasks,
             shutdown.clone(),
         );
+        let ingest = Ingest::new(config.events.buffer);
+        let artifacts = Artifacts::open(
+            &config.events.artifact_storage,
+            config.events.artifact_master_key.clone(),
+        )?;
         Ok(AppState {
             inner: Arc::new(Inner {
                 keys: Keys::new(config.redis_prefix.clone()),
@@ -155,6 +171,9 @@ impl AppState {
                 tasks,
                 autosave,
                 hub,
+                ingest,
+                event_store,
+                artifacts,
             }),
         })
     }

@@ -1,7 +1,9 @@
 //! The HTTP API: one module per resource, each owning its `router()`. This module assembles
 //! them under `/api/v1`, adds the operations endpoints and the cross-cutting layers.
 
+pub mod artifacts;
 pub mod auth;
+pub mod events;
 pub mod exams;
 pub mod extract;
 pub mod health;
@@ -35,6 +37,8 @@ pub fn router(state: AppState) -> Router {
         .merge(exams::router())
         .merge(sessions::router())
         .merge(proctor::router())
+        .merge(events::router())
+        .merge(artifacts::router(state.config.events.artifact_max_bytes))
         .fallback(not_found);
     let origins: Vec<HeaderValue> = state
         .config

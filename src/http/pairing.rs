@@ -153,7 +153,7 @@ async fn claim(
             5,
             Some(serde_json::json!({"deviceFingerprint": body.device_fingerprint})),
         );
-        system_events::append(&state.db, &event).await?;
+        system_events::append(&state, &event).await?;
     }
     let confirm_code = pairing::confirm_code(&body.token);
     state.signal(HubSignal::PairingClaimed {

@@ -99,8 +99,8 @@ async fn apply(state: &AppState, effect: Effect) {
             severity,
             meta,
         } => {
-            system_events::append(
-                &state.db,
+            system_events::record(
+                state,
                 &SystemEvent::new(session_id, event_type, severity, meta),
             )
             .await

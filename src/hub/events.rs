@@ -1,23 +1,38 @@
 //! Events reported over the WebSocket: checked against the sender (a laptop reports LAPTOP
-//! events, a phone MOBILE events, nobody but the hub SYSTEM events), stored, acknowledged, and
-//! pushed to the exam's watchers.
+//! events, a phone MOBILE events, nobody but the hub SYSTEM events), handed to the batched
+//! ingest, and acknowledged (`event-ack`) only once stored. The socket does not wait for the
+//! store: the ack is queued on the socket's outbox when the write commits, so heartbeats and
+//! signaling keep flowing while the event store is slow. Watchers learn of the event from the
+//! live feed once it is stored.
 
-use signaling::{EventReport, LastEvent, ServerMessage, SessionStatus, Timestamp};
+use std::sync::Arc;
+
+use signaling::{encode_server, EventReport, ServerMessage};
 use uuid::Uuid;
 
-use crate::hub::{Principal, SessionFact};
+use crate::events::ingest::IngestError;
+use crate::events::validate::{check_source, check_timestamp};
+use crate::events::{to_millis, NewEvent, Source};
+use crate::hub::Principal;
 use crate::model::TokenRole;
 use crate::state::AppState;
+use crate::ws::outbox::Outbox;
 
-/// Accepts one event from a device; returns the `event-ack` or an error `(code, message)`.
+/// The error reply code when the event store cannot take or confirm events.
+pub const EVENT_STORE_UNAVAILABLE: &str = "EVENT_STORE_UNAVAILABLE";
+
+/// Accepts one event from a device. `Ok` means it is queued and its `event-ack` (or an
+/// `error` with [`EVENT_STORE_UNAVAILABLE`]) will arrive on `outbox`; `Err` is the error reply
+/// to send now, `(code, message)`.
 pub async fn accept(
     state: &AppState,
     principal: &Principal,
     event: EventReport,
-) -> Result<ServerMessage, (&'static str, String)> {
+    outbox: &Outbox,
+) -> Result<(), (&'static str, String)> {
     let source = match principal.role {
-        TokenRole::Candidate => "LAPTOP",
-        TokenRole::Mobile => "MOBILE",
+        TokenRole::Candidate => Source::Laptop,
+        TokenRole::Mobile => Source::Mobile,
         TokenRole::Admin | TokenRole::Proctor => {
             return Err((
                 "FORBIDDEN",
@@ -25,25 +40,14 @@ pub async fn accept(
             ))
         }
     };
-    if let Some(declared) = event.source {
-        if declared.as_str() != source {
-            return Err((
-                "INVALID_SOURCE",
-                format!(
-                    "this device reports {source} events, not {}",
-                    declared.as_str()
-                ),
-            ));
-        }
-    }
+    check_source(event.source.as_ref().map(|s| s.as_str()), source)
+        .map_err(|r| (r.code, r.reason))?;
     let now = chrono::Utc::now();
-    let timestamp = event.timestamp.map_or(now, |t| t.get());
-    if timestamp > now + chrono::Duration::seconds(30) {
-        return Err(("INVALID_TIMESTAMP", "timestamp is in the future".into()));
-    }
+    let timestamp =
+        check_timestamp(event.timestamp.map(|t| t.get()), now).map_err(|r| (r.code, r.reason))?;
     // The device's own live session: a phone's is in its token; a laptop's is its open one.
-    let row: Option<(Uuid, Uuid, f64)> = sqlx::query_as(
-        "SELECT id, exam_id, violation_score FROM sessions
+    let row: Option<(Uuid, Uuid)> = sqlx::query_as(
+        "SELECT id, exam_id FROM sessions
           WHERE status = 'STARTED' AND (($1::uuid IS NOT NULL AND id = $1) OR ($1::uuid IS NULL AND candidate_id = $2))
           ORDER BY started_at DESC LIMIT 1",
     )
@@ -52,59 +56,47 @@ pub async fn accept(
     .fetch_optional(&state.db)
     .await
     .map_err(|_| ("STORE_UNAVAILABLE", "the event was not stored; retry".to_string()))?;
-    let Some((session_id, exam_id, score)) = row else {
+    let Some((session_id, exam_id)) = row else {
         return Err((
             "NO_ACTIVE_SESSION",
             "no session in progress for this device".into(),
         ));
     };
-    sqlx::query(
-        "INSERT INTO proctoring_events
-             (id, event_id, session_id, exam_id, candidate_id, source, event_type, severity,
-              \"timestamp\", meta, frame_ref)
-         VALUES ($1, $2, $3, $4, $5, $6::event_source, $7, $8, $9, $10, $11)
-         ON CONFLICT (event_id) DO NOTHING",
-    )
-    .bind(Uuid::new_v4())
-    .bind(event.event_id.as_uuid())
-    .bind(session_id)
-    .bind(exam_id)
-    .bind(principal.user_id)
-    .bind(source)
-    .bind(event.event_type.as_str())
-    .bind(i16::from(event.severity.get()))
-    .bind(timestamp)
-    .bind(
-        event
-            .meta
-            .as_ref()
-            .map(|m| serde_json::Value::Object(m.as_map().clone())),
-    )
-    .bind(event.frame_ref.as_ref().map(|f| f.as_str().to_string()))
-    .execute(&state.db)
-    .await
-    .map_err(|_| {
+    let event_id = event.event_id;
+    let stored = NewEvent {
+        id: Uuid::new_v4(),
+        event_id: event_id.as_uuid(),
+        session_id,
+        exam_id,
+        candidate_id: principal.user_id,
+        source,
+        event_type: event.event_type.as_str().to_string(),
+        severity: i16::from(event.severity.get()),
+        timestamp,
+        received_at: to_millis(now),
+        meta: event.meta.map(|m| serde_json::Value::Object(m.into_map())),
+        frame_ref: event.frame_ref.map(|f| f.as_str().to_string()),
+    };
+    let unavailable = || {
         (
-            "STORE_UNAVAILABLE",
-            "the event was not stored; retry".to_string(),
+            EVENT_STORE_UNAVAILABLE,
+            "the event was not stored; retry with the same eventId".to_string(),
         )
+    };
+    let pending = state.ingest.submit(vec![stored]).map_err(|e| match e {
+        IngestError::Full | IngestError::Unavailable | IngestError::Rejected => unavailable(),
     })?;
-    state
-        .hub
-        .update(SessionFact {
-            session_id,
-            exam_id,
-            status: SessionStatus::Started,
-            violation_score: score,
-            last_event: Some(LastEvent {
-                event_id: event.event_id,
-                event_type: event.event_type,
-                severity: event.severity,
-                timestamp: Timestamp::from(timestamp),
-            }),
-        })
-        .await;
-    Ok(ServerMessage::EventAck {
-        event_id: event.event_id,
-    })
+    let wait = state.config.events.ack_timeout;
+    let outbox = outbox.clone();
+    state.tasks.spawn(async move {
+        let reply = match tokio::time::timeout(wait, pending).await {
+            Ok(Ok(Ok(_))) => ServerMessage::EventAck { event_id },
+            _ => {
+                let (code, message) = unavailable();
+                ServerMessage::error(code, message)
+            }
+        };
+        outbox.push(Arc::from(encode_server(&reply)));
+    });
+    Ok(())
 }

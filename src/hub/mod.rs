@@ -78,6 +78,8 @@ pub struct SessionFact {
     pub violation_score: f64,
     /// The event that caused this update, if any.
     pub last_event: Option<signaling::LastEvent>,
+    /// Whether the score reached the exam policy's `flagAt` (`None`: unchanged).
+    pub flagged: Option<bool>,
 }
 
 enum Command {
@@ -789,8 +791,14 @@ impl Hub {
         if fact.last_event.is_some() {
             view.last_event = fact.last_event;
         }
-        let frame = encode(&ServerMessage::SessionUpdate(view.clone()));
-        self.to_watchers(fact.exam_id, frame);
+        if fact.flagged.is_some() {
+            view.flagged = fact.flagged;
+        }
+        // Encoding is the costly part: skip it when nobody watches the exam.
+        if self.watchers.contains_key(&fact.exam_id) {
+            let frame = encode(&ServerMessage::SessionUpdate(view.clone()));
+            self.to_watchers(fact.exam_id, frame);
+        }
     }
 
     fn session_devices(&self, session: Uuid) -> impl Iterator<Item = (Device, PeerId)> + '_ {
@@ -833,6 +841,7 @@ impl Hub {
                     status,
                     violation_score: score,
                     last_event: None,
+                    flagged: None,
                 });
             }
             HubSignal::SessionChanged {

@@ -1,11 +1,15 @@
 //! Events the hub itself raises (source `SYSTEM`): heartbeat lost or back, device changed,
-//! duplicate connection, telemetry gap. Written straight to the Postgres event store.
+//! duplicate connection, telemetry gap. They go through the same batched ingest as the
+//! devices' events, with source `SYSTEM` (which no device may claim).
 
+use chrono::Utc;
 use serde_json::Value;
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::error::Error;
+use crate::events::{to_millis, NewEvent, Source};
+use crate::state::AppState;
+use crate::store::sessions_lookup;
 
 /// One SYSTEM event.
 #[derive(Debug, Clone)]
@@ -40,24 +44,51 @@ impl SystemEvent {
     }
 }
 
-/// Appends `event`, filling exam and candidate from the session; a retry with the same
-/// `event_id` stores nothing twice.
-pub async fn append(db: &PgPool, event: &SystemEvent) -> Result<(), Error> {
-    sqlx::query(
-        "INSERT INTO proctoring_events
-             (id, event_id, session_id, exam_id, candidate_id, source, event_type, severity,
-              \"timestamp\", meta)
-         SELECT $1, $2, s.id, s.exam_id, s.candidate_id, 'SYSTEM', $3, $4, now(), $5
-           FROM sessions s WHERE s.id = $6
-         ON CONFLICT (event_id) DO NOTHING",
-    )
-    .bind(Uuid::new_v4())
-    .bind(event.event_id)
-    .bind(event.event_type)
-    .bind(event.severity)
-    .bind(&event.meta)
-    .bind(event.session_id)
-    .execute(db)
-    .await?;
-    Ok(())
+/// The stored form of `event`, with exam and candidate from its session (`None` when the
+/// session does not exist).
+async fn to_new_event(state: &AppState, event: &SystemEvent) -> Result<Option<NewEvent>, Error> {
+    let Some(facts) = sessions_lookup::by_id(&state.db, event.session_id).await? else {
+        return Ok(None);
+    };
+    let now = to_millis(Utc::now());
+    Ok(Some(NewEvent {
+        id: Uuid::new_v4(),
+        event_id: event.event_id,
+        session_id: facts.id,
+        exam_id: facts.exam_id,
+        candidate_id: facts.candidate_id,
+        source: Source::System,
+        event_type: event.event_type.to_string(),
+        severity: event.severity,
+        timestamp: now,
+        received_at: now,
+        meta: event.meta.clone(),
+        frame_ref: None,
+    }))
+}
+
+/// Appends `event` through the ingest and waits for it to be stored (a retry with the same
+/// `event_id` stores nothing twice); 503 `EVENT_STORE_UNAVAILABLE` when it could not be.
+pub async fn append(state: &AppState, event: &SystemEvent) -> Result<(), Error> {
+    let Some(e) = to_new_event(state, event).await? else {
+        return Ok(());
+    };
+    state
+        .ingest
+        .append(vec![e], state.config.events.ack_timeout)
+        .await
+        .map(|_| ())
+        .map_err(|e| crate::http::events::ingest_error(&e))
+}
+
+/// Hands `event` to the ingest without waiting (the hub's effects must not stall on the
+/// store); it is buffered and retried like every other event.
+pub async fn record(state: &AppState, event: &SystemEvent) -> Result<(), Error> {
+    let Some(e) = to_new_event(state, event).await? else {
+        return Ok(());
+    };
+    state
+        .ingest
+        .submit_detached(vec![e])
+        .map_err(|e| crate::http::events::ingest_error(&e))
 }

@@ -17,7 +17,7 @@ use crate::hub::{JoinError, Principal, SignalError};
 use crate::model::TokenRole;
 use crate::state::AppState;
 use crate::store::sessions_lookup;
-use crate::ws::outbox::{outbox, OutboxReceiver};
+use crate::ws::outbox::{outbox, Outbox, OutboxReceiver};
 
 /// A text frame without copying it: axum's bytes seen as `str`.
 pub struct Text(Utf8Bytes);
@@ -135,6 +135,7 @@ pub async fn run(state: AppState, socket: WebSocket) {
         &mut inbound,
         &mut sink,
         rx,
+        tx,
         peer,
         &principal,
         now,
@@ -152,6 +153,7 @@ async fn serve<St, Si>(
     inbound: &mut St,
     sink: &mut Si,
     mut rx: OutboxReceiver,
+    outbox: Outbox,
     peer: PeerId,
     principal: &Principal,
     now: impl Fn() -> Duration,
@@ -186,7 +188,7 @@ where
             }
         };
         let action = match action {
-            Action::Request(msg) => handle(state, conn, peer, principal, msg).await,
+            Action::Request(msg) => handle(state, conn, peer, principal, &outbox, msg).await,
             other => other,
         };
         match action {
@@ -245,6 +247,7 @@ async fn handle(
     conn: &mut Connection,
     peer: PeerId,
     principal: &Principal,
+    outbox: &Outbox,
     msg: ClientMessage,
 ) -> Action {
     match msg {
@@ -280,10 +283,13 @@ async fn handle(
                 "the media relay is not enabled on this hub",
             ),
         },
-        ClientMessage::Event(e) => match crate::hub::events::accept(state, principal, e).await {
-            Ok(ack) => Action::Reply(ack),
-            Err((code, message)) => error(code, message),
-        },
+        ClientMessage::Event(e) => {
+            match crate::hub::events::accept(state, principal, e, outbox).await {
+                // The ack goes out through the outbox once the event is stored.
+                Ok(()) => Action::Nothing,
+                Err((code, message)) => error(code, message),
+            }
+        }
         ClientMessage::Watch(w) => {
             if !principal.role.is_staff() {
                 return conn.close(CloseCode::Forbidden);

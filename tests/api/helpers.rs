@@ -35,6 +35,11 @@ pub fn test_config() -> Config {
     c.jwt.previous_secrets = vec![];
     c.shutdown_grace = Duration::from_secs(3);
     c.allowed_origins = vec!["http://allowed.example".into()];
+    c.events.artifact_storage =
+        proctor_hub::config::ArtifactStorage::Local(std::env::temp_dir().join(format!(
+            "proctor-hub-test-artifacts-{}",
+            Uuid::new_v4().simple()
+        )));
     c
 }
 
@@ -43,11 +48,20 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
 }
 
 pub async fn spawn_app_with(pool: PgPool, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_with_store(pool, None, tweak).await
+}
+
+/// A hub on an event store of the test's (`None`: the configured one).
+pub async fn spawn_app_with_store(
+    pool: PgPool,
+    store: Option<proctor_hub::events::SharedStore>,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
     proctor_hub::telemetry::init_logging(proctor_hub::telemetry::LogFormat::Text);
     let mut config = test_config();
     tweak(&mut config);
     let shutdown = CancellationToken::new();
-    let app = Application::build_with_pool(config, pool, shutdown.clone())
+    let app = Application::build_with_store(config, pool, store, shutdown.clone())
         .await
         .expect("build app");
     let addr = app.local_addr();
@@ -133,6 +147,71 @@ impl TestApp {
             .expect("hub stops within the grace period")
             .unwrap()
             .unwrap();
+    }
+}
+
+/// An exam (published, open now) and a started session of a new candidate, by SQL:
+/// (session, exam, candidate).
+pub async fn session_in(db: &PgPool) -> (Uuid, Uuid, Uuid) {
+    let admin: Uuid = sqlx::query_scalar("INSERT INTO users (id, email, name, password_hash, role) VALUES ($1, $2, 'A', 'x', 'ADMIN') RETURNING id")
+        .bind(Uuid::new_v4())
+        .bind(format!("{}@admins.test", Uuid::new_v4().simple()))
+        .fetch_one(db)
+        .await
+        .unwrap();
+    let candidate: Uuid = sqlx::query_scalar("INSERT INTO users (id, email, name, password_hash, role) VALUES ($1, $2, 'C', 'x', 'CANDIDATE') RETURNING id")
+        .bind(Uuid::new_v4())
+        .bind(format!("{}@candidates.test", Uuid::new_v4().simple()))
+        .fetch_one(db)
+        .await
+        .unwrap();
+    let exam = Uuid::new_v4();
+    sqlx::query("INSERT INTO exams (id, title, status, duration_minutes, starts_at, ends_at, created_by_user_id) VALUES ($1, 'E', 'PUBLISHED', 60, now() - interval '1 minute', now() + interval '1 day', $2)")
+        .bind(exam)
+        .bind(admin)
+        .execute(db)
+        .await
+        .unwrap();
+    let session = new_session_of(db, exam, candidate).await;
+    (session, exam, candidate)
+}
+
+/// A started session of `candidate` in `exam`.
+pub async fn new_session_of(db: &PgPool, exam: Uuid, candidate: Uuid) -> Uuid {
+    let session = Uuid::new_v4();
+    sqlx::query("INSERT INTO sessions (id, exam_id, candidate_id, expires_at, webrtc_room_id) VALUES ($1, $2, $3, now() + interval '1 hour', $4)")
+        .bind(session)
+        .bind(exam)
+        .bind(candidate)
+        .bind(Uuid::new_v4())
+        .execute(db)
+        .await
+        .unwrap();
+    session
+}
+
+/// A started session of a new candidate in a new published exam:
+/// (candidate token, session, room, exam).
+pub async fn new_session(app: &TestApp) -> (String, Uuid, Uuid, Uuid) {
+    let (session, exam, candidate) = session_in(&app.state.db).await;
+    let token = app.token(candidate, proctor_hub::model::TokenRole::Candidate, None);
+    let room: Uuid = sqlx::query_scalar("SELECT webrtc_room_id FROM sessions WHERE id = $1")
+        .bind(session)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    (token, session, room, exam)
+}
+
+impl TestApp {
+    /// An access token minted directly (no login, no password hashing).
+    pub fn token(
+        &self,
+        user: Uuid,
+        role: proctor_hub::model::TokenRole,
+        session: Option<Uuid>,
+    ) -> String {
+        self.state.jwt.issue(user, role, session).unwrap()
     }
 }
 

@@ -2,6 +2,8 @@
 //! (`#[sqlx::test]`) and a unique Redis key prefix per test.
 
 mod auth;
+mod event_store;
+mod events;
 mod exams;
 mod helpers;
 mod load_scenarios;

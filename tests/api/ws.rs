@@ -13,25 +13,25 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use uuid::Uuid;
 
-use crate::helpers::{assert_error, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{assert_error, new_session, spawn_app, spawn_app_with, TestApp};
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const WAIT: Duration = Duration::from_secs(5);
 
-async fn connect(app: &TestApp) -> Ws {
+pub async fn connect(app: &TestApp) -> Ws {
     let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", app.addr))
         .await
         .unwrap();
     ws
 }
 
-async fn send(ws: &mut Ws, v: Value) {
+pub async fn send(ws: &mut Ws, v: Value) {
     ws.send(Message::Text(v.to_string().into())).await.unwrap();
 }
 
 /// The next JSON message (skipping pings), within the bounded wait.
-async fn recv(ws: &mut Ws) -> Value {
+pub async fn recv(ws: &mut Ws) -> Value {
     loop {
         let msg = tokio::time::timeout(WAIT, ws.next())
             .await
@@ -47,7 +47,7 @@ async fn recv(ws: &mut Ws) -> Value {
 }
 
 /// The next message of `kind`, skipping others.
-async fn recv_type(ws: &mut Ws, kind: &str) -> Value {
+pub async fn recv_type(ws: &mut Ws, kind: &str) -> Value {
     loop {
         let v = recv(ws).await;
         if v["type"] == kind {
@@ -57,7 +57,7 @@ async fn recv_type(ws: &mut Ws, kind: &str) -> Value {
 }
 
 /// Waits for the close frame and returns its code.
-async fn closed_with(ws: &mut Ws) -> u16 {
+pub async fn closed_with(ws: &mut Ws) -> u16 {
     loop {
         match tokio::time::timeout(WAIT, ws.next())
             .await
@@ -71,7 +71,7 @@ async fn closed_with(ws: &mut Ws) -> u16 {
     }
 }
 
-async fn authed(app: &TestApp, token: &str) -> (Ws, Value) {
+pub async fn authed(app: &TestApp, token: &str) -> (Ws, Value) {
     let mut ws = connect(app).await;
     send(&mut ws, json!({"type": "auth", "token": token})).await;
     let a = recv(&mut ws).await;
@@ -79,35 +79,7 @@ async fn authed(app: &TestApp, token: &str) -> (Ws, Value) {
     (ws, a)
 }
 
-/// A started session of a new candidate in a new published exam: (candidate token, session, room, exam).
-async fn new_session(app: &TestApp) -> (String, Uuid, Uuid, Uuid) {
-    let (candidate, token) = app.user_with_token(UserRole::Candidate).await;
-    let admin: Uuid = sqlx::query_scalar("INSERT INTO users (id, email, name, password_hash, role) VALUES ($1, $2, 'A', 'x', 'ADMIN') RETURNING id")
-        .bind(Uuid::new_v4())
-        .bind(format!("{}@admins.test", Uuid::new_v4().simple()))
-        .fetch_one(&app.state.db)
-        .await
-        .unwrap();
-    let exam = Uuid::new_v4();
-    sqlx::query("INSERT INTO exams (id, title, status, duration_minutes, starts_at, ends_at, created_by_user_id) VALUES ($1, 'E', 'PUBLISHED', 60, now() - interval '1 minute', now() + interval '1 day', $2)")
-        .bind(exam)
-        .bind(admin)
-        .execute(&app.state.db)
-        .await
-        .unwrap();
-    let (session, room) = (Uuid::new_v4(), Uuid::new_v4());
-    sqlx::query("INSERT INTO sessions (id, exam_id, candidate_id, expires_at, webrtc_room_id) VALUES ($1, $2, $3, now() + interval '1 hour', $4)")
-        .bind(session)
-        .bind(exam)
-        .bind(candidate)
-        .bind(room)
-        .execute(&app.state.db)
-        .await
-        .unwrap();
-    (token, session, room, exam)
-}
-
-async fn pair_phone(
+pub async fn pair_phone(
     app: &TestApp,
     candidate_token: &str,
     session: Uuid,
@@ -135,7 +107,7 @@ async fn pair_phone(
     r.json().await.unwrap()
 }
 
-async fn assert_no_leaks(app: &TestApp) {
+pub async fn assert_no_leaks(app: &TestApp) {
     for _ in 0..50 {
         let s = app.state.hub.stats().await;
         if s == Default::default() {
@@ -738,6 +710,7 @@ async fn a_proctor_that_stops_reading_is_closed_while_others_get_everything_in_o
                 status: signaling::SessionStatus::Started,
                 violation_score: f64::from(i),
                 last_event: None,
+                flagged: None,
             })
             .await;
     }

@@ -1,0 +1,328 @@
+//! The live feed: takes the events the ingest just committed (new ones only, in commit order),
+//! keeps each active session's violation tally, persists `sessions.violation_score` right after
+//! each batch (one statement for every session of the batch), pushes a `session-update` per
+//! event to watching proctors, and applies the exam policy's automatic warnings and
+//! termination.
+//!
+//! The tally of a session first seen (or seen out of order) is recomputed from the store, so a
+//! restart or a late event never changes the number the pure [`scoring::recompute`] gives.
+//! Automatic actions are counted against the `AUTO_WARN` rows already written, so a restart
+//! neither repeats nor skips a warning.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use signaling::{LastEvent, SessionStatus, Severity, Timestamp};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::policy::{self, Policy};
+use super::scoring::{self, Applied, Tally};
+use super::{NewEvent, ScoringInput, SharedStore};
+use crate::error::Error;
+use crate::hub::SessionFact;
+use crate::state::AppState;
+
+/// How long a policy is trusted before it is read again (policy edits apply within this).
+const POLICY_TTL: Duration = Duration::from_secs(30);
+/// Sessions untouched this long are forgotten (reloaded from the store if they come back).
+const IDLE: Duration = Duration::from_secs(600);
+
+/// What the feed keeps of one session.
+struct Live {
+    /// The running tally.
+    tally: Tally,
+    /// Row ids already in the tally (a batch committed before the first load is not counted
+    /// twice).
+    applied: HashSet<Uuid>,
+    /// Auto-termination occurrences already acted upon (warned or terminated).
+    acted: u32,
+    /// Last known status.
+    status: SessionStatus,
+    /// Last batch that touched it.
+    touched: Instant,
+}
+
+/// The feed's state.
+struct Feed {
+    state: AppState,
+    store: SharedStore,
+    sessions: HashMap<Uuid, Live>,
+    policies: HashMap<Uuid, (Policy, Instant)>,
+}
+
+/// Runs until the ingest's writer stops (its sender dropped).
+pub async fn run(
+    state: AppState,
+    store: SharedStore,
+    mut committed: mpsc::Receiver<Vec<NewEvent>>,
+) {
+    let mut feed = Feed {
+        state,
+        store,
+        sessions: HashMap::new(),
+        policies: HashMap::new(),
+    };
+    while let Some(batch) = committed.recv().await {
+        feed.batch(batch).await;
+    }
+}
+
+fn status_of(s: &str) -> SessionStatus {
+    match s {
+        "SUBMITTED" => SessionStatus::Submitted,
+        "AUTO_SUBMITTED" => SessionStatus::AutoSubmitted,
+        "TERMINATED" => SessionStatus::Terminated,
+        _ => SessionStatus::Started,
+    }
+}
+
+impl Feed {
+    async fn policy(&mut self, exam: Uuid) -> Policy {
+        if let Some((p, at)) = self.policies.get(&exam) {
+            if at.elapsed() < POLICY_TTL {
+                return p.clone();
+            }
+        }
+        match policy::load(&self.state, exam).await {
+            Ok(p) => {
+                self.policies.insert(exam, (p.clone(), Instant::now()));
+                p
+            }
+            Err(e) => {
+                tracing::warn!(%exam, error = %e, "cannot load the proctoring policy");
+                self.policies
+                    .get(&exam)
+                    .map_or_else(Policy::default, |(p, _)| p.clone())
+            }
+        }
+    }
+
+    /// The session's tally recomputed from the store, with the warnings already given.
+    /// Events in `pending` (the batch at hand) are left out, to be applied one by one.
+    async fn load(
+        &self,
+        session: Uuid,
+        policy: &Policy,
+        pending: &HashSet<Uuid>,
+    ) -> Result<Live, Error> {
+        let mut inputs = self
+            .store
+            .scoring_inputs(session)
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        inputs.retain(|e| !pending.contains(&e.id));
+        let (status, warned): (String, i64) = sqlx::query_as(
+            "SELECT s.status::text,
+                    (SELECT count(*) FROM admin_actions a
+                      WHERE a.session_id = s.id AND a.action_type = 'AUTO_WARN')
+               FROM sessions s WHERE s.id = $1",
+        )
+        .bind(session)
+        .fetch_one(&self.state.db)
+        .await?;
+        Ok(Live {
+            tally: scoring::recompute(&inputs, policy),
+            applied: inputs.iter().map(|e| e.id).collect(),
+            acted: u32::try_from(warned).unwrap_or(u32::MAX),
+            status: status_of(&status),
+            touched: Instant::now(),
+        })
+    }
+
+    async fn batch(&mut self, events: Vec<NewEvent>) {
+        let mut by_session: HashMap<Uuid, Vec<NewEvent>> = HashMap::new();
+        for e in events {
+            by_session.entry(e.session_id).or_default().push(e);
+        }
+        // (session, exam, policy, per-event running scores)
+        let mut touched = Vec::with_capacity(by_session.len());
+        for (session, mut events) in by_session {
+            events.sort_by_key(|e| (e.timestamp, e.id));
+            let exam = events[0].exam_id;
+            let policy = self.policy(exam).await;
+            if !self.sessions.contains_key(&session) {
+                let pending: HashSet<Uuid> = events.iter().map(|e| e.id).collect();
+                match self.load(session, &policy, &pending).await {
+                    Ok(live) => {
+                        self.sessions.insert(session, live);
+                    }
+                    Err(e) => {
+                        tracing::warn!(%session, error = %e, "cannot score the session now");
+                        continue;
+                    }
+                }
+            }
+            let mut running = Vec::with_capacity(events.len());
+            let mut reload = false;
+            if let Some(live) = self.sessions.get_mut(&session) {
+                live.touched = Instant::now();
+                for e in &events {
+                    if !live.applied.contains(&e.id) {
+                        if live.tally.apply(&ScoringInput::from(e), &policy) == Applied::OutOfOrder
+                        {
+                            reload = true;
+                            break;
+                        }
+                        live.applied.insert(e.id);
+                    }
+                    running.push(live.tally.score());
+                }
+            }
+            if reload {
+                // Everything of this batch is committed: the store's view includes it.
+                let acted = self.sessions.get(&session).map_or(0, |l| l.acted);
+                match self.load(session, &policy, &HashSet::new()).await {
+                    Ok(mut live) => {
+                        live.acted = live.acted.max(acted);
+                        running = vec![live.tally.score(); events.len()];
+                        self.sessions.insert(session, live);
+                    }
+                    Err(e) => {
+                        tracing::warn!(%session, error = %e, "cannot rescore the session now");
+                        self.sessions.remove(&session);
+                        continue;
+                    }
+                }
+            }
+            touched.push((session, exam, policy, events, running));
+        }
+        if touched.is_empty() {
+            return;
+        }
+        self.persist(touched.iter().map(|t| t.0).collect()).await;
+        for (session, exam, policy, events, running) in &touched {
+            let Some(live) = self.sessions.get(session) else {
+                continue;
+            };
+            let status = live.status;
+            for (e, score) in events.iter().zip(running) {
+                let flagged = policy.flag_at.map(|f| *score >= f);
+                self.state
+                    .hub
+                    .update(SessionFact {
+                        session_id: *session,
+                        exam_id: *exam,
+                        status,
+                        violation_score: *score,
+                        last_event: last_event(e),
+                        flagged,
+                    })
+                    .await;
+            }
+            self.act(*session, policy, events).await;
+        }
+        let now = Instant::now();
+        self.sessions.retain(|_, l| {
+            now.duration_since(l.touched) < IDLE && l.status == SessionStatus::Started
+        });
+        metrics::gauge!("hub_event_feed_sessions").set(self.sessions.len() as f64);
+    }
+
+    /// Writes every touched session's score in one statement and refreshes their status.
+    async fn persist(&mut self, ids: Vec<Uuid>) {
+        let scores: Vec<f64> = ids
+            .iter()
+            .map(|id| self.sessions.get(id).map_or(0.0, |l| l.tally.score()))
+            .collect();
+        let rows: Result<Vec<(Uuid, String)>, sqlx::Error> = sqlx::query_as(
+            "UPDATE sessions s SET violation_score = u.score
+               FROM UNNEST($1::uuid[], $2::float8[]) AS u(id, score)
+              WHERE s.id = u.id
+          RETURNING s.id, s.status::text",
+        )
+        .bind(&ids)
+        .bind(&scores)
+        .fetch_all(&self.state.db)
+        .await;
+        match rows {
+            Ok(rows) => {
+                for (id, status) in rows {
+                    if let Some(l) = self.sessions.get_mut(&id) {
+                        l.status = status_of(&status);
+                    }
+                }
+            }
+            Err(e) => {
+                // The next batch of these sessions writes the score again.
+                tracing::warn!(error = %e, "cannot persist violation scores now");
+            }
+        }
+    }
+
+    /// Automatic warnings, then termination, for counted occurrences not yet acted upon.
+    async fn act(&mut self, session: Uuid, policy: &Policy, events: &[NewEvent]) {
+        let Some(rule) = policy.auto_terminate.as_ref() else {
+            return;
+        };
+        let Some(live) = self.sessions.get_mut(&session) else {
+            return;
+        };
+        if live.status != SessionStatus::Started {
+            return;
+        }
+        let (from, to) = (live.acted, live.tally.auto_counted());
+        if to <= from {
+            return;
+        }
+        live.acted = to;
+        let event_type = events
+            .iter()
+            .rev()
+            .find(|e| policy.is_auto_terminate_type(&e.event_type))
+            .map_or_else(|| rule.event_types[0].clone(), |e| e.event_type.clone());
+        for occurrence in from + 1..=to {
+            let result = if occurrence <= rule.after_warnings {
+                policy::auto_warn(
+                    &self.state,
+                    session,
+                    &event_type,
+                    occurrence,
+                    rule.after_warnings,
+                )
+                .await
+            } else {
+                let reason = format!(
+                    "terminated automatically: {event_type} after {} warning(s)",
+                    rule.after_warnings
+                );
+                match policy::terminate(
+                    &self.state,
+                    session,
+                    None,
+                    "AUTO_TERMINATE",
+                    &reason,
+                    Some(serde_json::json!({"eventType": event_type, "warnings": rule.after_warnings})),
+                )
+                .await
+                {
+                    Ok(_) => {
+                        if let Some(l) = self.sessions.get_mut(&session) {
+                            l.status = SessionStatus::Terminated;
+                        }
+                        break;
+                    }
+                    Err(e) => Err(e),
+                }
+            };
+            if let Err(e) = result {
+                tracing::warn!(%session, error = %e, "automatic policy action failed");
+                // Retry with the next event of this session.
+                if let Some(l) = self.sessions.get_mut(&session) {
+                    l.acted = occurrence - 1;
+                }
+                break;
+            }
+        }
+    }
+}
+
+fn last_event(e: &NewEvent) -> Option<LastEvent> {
+    Some(LastEvent {
+        event_id: signaling::EventId::from_uuid(e.event_id),
+        event_type: signaling::EventType::new(e.event_type.as_str()).ok()?,
+        severity: Severity::new(u8::try_from(e.severity).ok()?).ok()?,
+        timestamp: Timestamp::from(e.timestamp),
+    })
+}

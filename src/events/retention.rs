@@ -1,0 +1,112 @@
+//! The retention job: deletes events and artifacts older than the configured number of days,
+//! except those of sessions under review. Spawned on `AppState::tasks`, runs once shortly after
+//! start and then every `HUB_RETENTION_INTERVAL_SECS` (daily by default), and stops with the
+//! shutdown token.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::error::Error;
+use crate::state::AppState;
+
+/// A session is *under review* while a person still has to decide on it: it has ended
+/// (`status <> 'STARTED'`) and its `review_decision` is still `PENDING`. Nothing of such a
+/// session is purged until the decision is taken; the hub never takes it automatically.
+pub const UNDER_REVIEW: &str = "(s.review_decision = 'PENDING' AND s.status <> 'STARTED')";
+
+/// Sessions handled per round trip.
+const PAGE: i64 = 1000;
+
+/// What one purge removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Events deleted.
+    pub events: u64,
+    /// Artifacts deleted (object and row).
+    pub artifacts: u64,
+}
+
+/// Deletes everything older than `cutoff` that is not under review.
+pub async fn purge(state: &AppState, cutoff: DateTime<Utc>) -> Result<Purged, Error> {
+    let mut purged = Purged::default();
+    // Events: per page of sessions not under review that may hold events older than the
+    // cutoff (event timestamps are at most MAX_AGE before the session's start).
+    let horizon = cutoff + super::validate::MAX_AGE;
+    let mut after = Uuid::nil();
+    loop {
+        let ids: Vec<Uuid> = sqlx::query_scalar(&format!(
+            "SELECT s.id FROM sessions s
+              WHERE s.started_at < $1 AND NOT {UNDER_REVIEW} AND s.id > $2
+              ORDER BY s.id LIMIT $3"
+        ))
+        .bind(horizon)
+        .bind(after)
+        .bind(PAGE)
+        .fetch_all(&state.db)
+        .await?;
+        let Some(last) = ids.last() else { break };
+        after = *last;
+        purged.events += state
+            .event_store
+            .delete_older_than(cutoff, &ids)
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        if (ids.len() as i64) < PAGE {
+            break;
+        }
+    }
+    // Artifacts: the object first, then its row (a crash in between leaves a row whose
+    // object is gone, which reads as not found and is purged again next time).
+    loop {
+        let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(&format!(
+            "SELECT a.id, a.session_id FROM artifacts a JOIN sessions s ON s.id = a.session_id
+              WHERE a.created_at < $1 AND NOT {UNDER_REVIEW}
+              ORDER BY a.created_at LIMIT $2"
+        ))
+        .bind(cutoff)
+        .bind(PAGE)
+        .fetch_all(&state.db)
+        .await?;
+        if rows.is_empty() {
+            break;
+        }
+        for (artifact, session) in &rows {
+            state.artifacts.delete_object(*session, *artifact).await?;
+        }
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+        sqlx::query("DELETE FROM artifacts WHERE id = ANY($1)")
+            .bind(&ids)
+            .execute(&state.db)
+            .await?;
+        purged.artifacts += ids.len() as u64;
+        if (rows.len() as i64) < PAGE {
+            break;
+        }
+    }
+    Ok(purged)
+}
+
+/// Runs the purge periodically until shutdown.
+pub async fn run(state: AppState) {
+    let every = state.config.retention_interval;
+    // The first run a minute after start, not during start-up's busiest moment.
+    let first = tokio::time::Instant::now() + every.min(std::time::Duration::from_secs(60));
+    let mut tick = tokio::time::interval_at(first, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = state.shutdown.cancelled() => break,
+            _ = tick.tick() => {
+                let cutoff = Utc::now() - chrono::Duration::days(i64::from(state.config.retention_days));
+                match purge(&state, cutoff).await {
+                    Ok(p) => {
+                        metrics::counter!("hub_retention_events_deleted_total").increment(p.events);
+                        metrics::counter!("hub_retention_artifacts_deleted_total").increment(p.artifacts);
+                        tracing::info!(events = p.events, artifacts = p.artifacts, "retention purge done");
+                    }
+                    Err(e) => tracing::warn!(error = %e, "retention purge failed; retrying next time"),
+                }
+            }
+        }
+    }
+}
