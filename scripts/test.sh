@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace against the local Postgres and Redis.
-# MongoDB conformance tests run only when MONGODB_URL is set (they say so when skipped).
+# MongoDB conformance tests run only when MONGODB_URL is set; otherwise they pass without
+# touching MongoDB and this script says so plainly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ -z "${MONGODB_URL:-}" ]; then
+  echo "MongoDB event-store conformance tests: skipped: MONGODB_URL not set"
+else
+  echo "MongoDB event-store conformance tests: running against MONGODB_URL"
+fi
 cargo test --workspace

@@ -269,13 +269,11 @@ pub async fn auto_warn(
     Ok(())
 }
 
-/// Ends a STARTED session as TERMINATED: one guarded update (`WHERE status = 'STARTED'`, so a
-/// racing submit or sweeper yields exactly one ending), its audit row in the same transaction
-/// (`actor` NULL means the hub itself), then the [`HubSignal::SessionEnded`] after commit.
-/// Returns false when the session had already ended. Automated rules never set REJECTED.
-///
-/// This must become the shared session-ending function of the exam backend when that lands
-/// (another engineer is writing it): every way a session ends should go through one function.
+/// Ends a STARTED session as TERMINATED through the one session-ending function,
+/// [`crate::store::sessions::end_session`] (guarded update, MCQ scoring, `scores` row,
+/// [`HubSignal::SessionEnded`] after commit), with its audit row in the same transaction
+/// (`actor` NULL means the hub itself). Returns false when the session had already ended: the
+/// transaction then rolls back and no audit row is written. Automated rules never set REJECTED.
 pub async fn terminate(
     state: &AppState,
     session: Uuid,
@@ -285,17 +283,6 @@ pub async fn terminate(
     payload: Option<Value>,
 ) -> Result<bool, Error> {
     let mut tx = state.db.begin().await?;
-    let ended: Option<Uuid> = sqlx::query_scalar(
-        "UPDATE sessions SET status = 'TERMINATED', submitted_at = now(), ended_reason = $2
-          WHERE id = $1 AND status = 'STARTED' RETURNING exam_id",
-    )
-    .bind(session)
-    .bind(reason)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(exam_id) = ended else {
-        return Ok(false);
-    };
     audit::record(
         &mut *tx,
         AuditEntry {
@@ -308,14 +295,15 @@ pub async fn terminate(
         },
     )
     .await?;
-    tx.commit().await?;
-    state.signal(HubSignal::SessionEnded {
-        session_id: session,
-        exam_id,
-        status: "TERMINATED".into(),
-        reason: reason.to_string(),
-    });
-    Ok(true)
+    let ended = crate::store::sessions::end_session(
+        state,
+        tx,
+        session,
+        crate::model::SessionStatus::Terminated,
+        reason,
+    )
+    .await?;
+    Ok(ended.is_some())
 }
 
 #[cfg(test)]
