@@ -11,6 +11,7 @@ pub mod http;
 pub mod hub;
 pub mod model;
 pub mod pairing;
+pub mod relay;
 pub mod state;
 pub mod store;
 pub mod telemetry;

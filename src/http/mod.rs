@@ -5,6 +5,7 @@ pub mod auth;
 pub mod extract;
 pub mod health;
 pub mod page;
+pub mod pages;
 pub mod pairing;
 pub mod users;
 
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(health::router())
+        .merge(pages::router())
         .merge(crate::ws::router())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(crate::telemetry::track_http))

@@ -2,7 +2,9 @@
 //! (`#[sqlx::test]`) and a unique Redis key prefix per test.
 
 mod auth;
+mod browser;
 mod helpers;
+mod media;
 mod ops;
 mod proxy;
 mod users;

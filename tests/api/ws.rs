@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::helpers::{assert_error, spawn_app, spawn_app_with, TestApp};
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -26,12 +26,12 @@ async fn connect(app: &TestApp) -> Ws {
     ws
 }
 
-async fn send(ws: &mut Ws, v: Value) {
+pub(crate) async fn send(ws: &mut Ws, v: Value) {
     ws.send(Message::Text(v.to_string().into())).await.unwrap();
 }
 
 /// The next JSON message (skipping pings), within the bounded wait.
-async fn recv(ws: &mut Ws) -> Value {
+pub(crate) async fn recv(ws: &mut Ws) -> Value {
     loop {
         let msg = tokio::time::timeout(WAIT, ws.next())
             .await
@@ -47,7 +47,7 @@ async fn recv(ws: &mut Ws) -> Value {
 }
 
 /// The next message of `kind`, skipping others.
-async fn recv_type(ws: &mut Ws, kind: &str) -> Value {
+pub(crate) async fn recv_type(ws: &mut Ws, kind: &str) -> Value {
     loop {
         let v = recv(ws).await;
         if v["type"] == kind {
@@ -71,7 +71,7 @@ async fn closed_with(ws: &mut Ws) -> u16 {
     }
 }
 
-async fn authed(app: &TestApp, token: &str) -> (Ws, Value) {
+pub(crate) async fn authed(app: &TestApp, token: &str) -> (Ws, Value) {
     let mut ws = connect(app).await;
     send(&mut ws, json!({"type": "auth", "token": token})).await;
     let a = recv(&mut ws).await;
@@ -80,7 +80,7 @@ async fn authed(app: &TestApp, token: &str) -> (Ws, Value) {
 }
 
 /// A started session of a new candidate in a new published exam: (candidate token, session, room, exam).
-async fn new_session(app: &TestApp) -> (String, Uuid, Uuid, Uuid) {
+pub(crate) async fn new_session(app: &TestApp) -> (String, Uuid, Uuid, Uuid) {
     let (candidate, token) = app.user_with_token(UserRole::Candidate).await;
     let admin: Uuid = sqlx::query_scalar("INSERT INTO users (id, email, name, password_hash, role) VALUES ($1, $2, 'A', 'x', 'ADMIN') RETURNING id")
         .bind(Uuid::new_v4())
