@@ -9,4 +9,5 @@ if [ -z "${MONGODB_URL:-}" ]; then
 else
   echo "MongoDB event-store conformance tests: running against MONGODB_URL"
 fi
+bash scripts/browser-deps.sh
 cargo test --workspace

@@ -21,6 +21,13 @@ pub struct Application {
     hub: crate::hub::Hub,
     /// The store work the hub asks for.
     hub_effects: tokio::sync::mpsc::UnboundedReceiver<crate::hub::Effect>,
+    /// The media relay's task and where its events go, when enabled.
+    media: Option<(
+        crate::relay::MediaTask,
+        tokio::sync::mpsc::UnboundedSender<crate::relay::Event>,
+    )>,
+    /// The relay's bound UDP address.
+    media_addr: Option<SocketAddr>,
     /// Shared state, exposed so tests can reach the stores.
     state: AppState,
     /// Events the ingest committed, for the live feed.
@@ -85,15 +92,38 @@ impl Application {
                 std::sync::Arc::new(crate::events::postgres::PgEventStore::new(db.clone()))
             }
         };
-        let (hub_handle, hub, hub_effects) = crate::hub::new(config.heartbeat_interval, Vec::new());
+        let (relay, media, media_addr) = match &config.media {
+            Some(m) => {
+                let (handle, task, local) = crate::relay::bind(m.addr, &m.public_addrs)
+                    .await
+                    .map_err(|e| Error::Config(format!("cannot bind UDP {}: {e}", m.addr)))?;
+                let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+                tracing::info!(addr = %local, "media relay bound");
+                (
+                    Some((handle, events_rx)),
+                    Some((task, events_tx)),
+                    Some(local),
+                )
+            }
+            None => (None, None, None),
+        };
+        let (hub_handle, hub, hub_effects) =
+            crate::hub::new(config.heartbeat_interval, config.ice.clone(), relay);
         let state = AppState::new(config, db, redis, shutdown, hub_handle, event_store)?;
         Ok(Application {
             listener,
             hub,
             hub_effects,
+            media,
+            media_addr,
             state,
             committed: tokio::sync::mpsc::channel(64),
         })
+    }
+
+    /// The media relay's bound UDP address, when enabled.
+    pub fn media_addr(&self) -> Option<SocketAddr> {
+        self.media_addr
     }
 
     /// The bound address.
@@ -115,6 +145,8 @@ impl Application {
             listener,
             hub,
             hub_effects,
+            media,
+            media_addr: _,
             state,
             committed: (committed_tx, committed_rx),
         } = self;
@@ -148,6 +180,9 @@ impl Application {
             .tasks
             .spawn(crate::hub::effects::run(state.clone(), hub_effects));
         crate::jobs::sweeper::spawn(&state);
+        if let Some((task, events)) = media {
+            state.tasks.spawn(task.run(events, shutdown.clone()));
+        }
         let app =
             crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let served =

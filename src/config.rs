@@ -53,6 +53,10 @@ pub struct Config {
     pub retention_days: u32,
     /// How often the retention job runs.
     pub retention_interval: Duration,
+    /// The media relay (SFU); `None` when `HUB_MEDIA_ADDR=off`.
+    pub media: Option<MediaConfig>,
+    /// STUN/TURN servers handed to clients in `joined`.
+    pub ice: IceConfig,
 }
 
 /// Exam-taking timings and the autosave group commit.
@@ -130,6 +134,31 @@ pub struct S3Config {
     pub secret_access_key: Option<SecretString>,
     /// Allow plain-HTTP endpoints (local MinIO).
     pub allow_http: bool,
+}
+
+/// The media relay's one UDP port.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// Where the UDP socket binds (`HUB_MEDIA_ADDR`, default `0.0.0.0:3480`; port 0 in tests).
+    pub addr: SocketAddr,
+    /// Addresses advertised as ICE host candidates (`HUB_MEDIA_PUBLIC_ADDRS`, comma-separated
+    /// `ip` or `ip:port`; a missing port means the bound port). Empty: the bound address, with
+    /// an unspecified IP advertised as 127.0.0.1, which only suits a single machine.
+    pub public_addrs: Vec<SocketAddr>,
+}
+
+/// STUN/TURN for clients. TURN uses the REST-credential scheme of coturn's
+/// `use-auth-secret`: username `expiry:peerId`, credential base64(HMAC-SHA1(secret, username)).
+#[derive(Debug, Clone, Default)]
+pub struct IceConfig {
+    /// `stun:` URLs (`HUB_STUN_URLS`, comma-separated).
+    pub stun_urls: Vec<String>,
+    /// `turn:`/`turns:` URLs (`HUB_TURN_URLS`, comma-separated); used only with a secret.
+    pub turn_urls: Vec<String>,
+    /// The secret shared with the TURN server (`HUB_TURN_SECRET`).
+    pub turn_secret: Option<SecretString>,
+    /// Lifetime of a TURN credential (`HUB_TURN_TTL_SECS`, default 3600).
+    pub turn_ttl: Duration,
 }
 
 /// How access tokens are signed and checked.
@@ -221,6 +250,27 @@ struct FileConfig {
     artifact_s3_allow_http: Option<bool>,
     retention_days: Option<u32>,
     retention_interval_secs: Option<u64>,
+    media_addr: Option<String>,
+    media_public_addrs: Option<Vec<String>>,
+    stun_urls: Option<Vec<String>>,
+    turn_urls: Option<Vec<String>>,
+    turn_secret: Option<String>,
+    turn_ttl_secs: Option<u64>,
+}
+
+fn list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn public_addr(s: &str, default_port: u16) -> Result<SocketAddr, Error> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let ip: std::net::IpAddr = parse("HUB_MEDIA_PUBLIC_ADDRS", s.to_string())?;
+    Ok(SocketAddr::new(ip, default_port))
 }
 
 /// Reads variables; a seam so tests can load configuration from a map instead of the process.
@@ -388,10 +438,43 @@ impl Config {
             ));
         }
 
+        let media = match env.get("HUB_MEDIA_ADDR").or(f.media_addr) {
+            Some(v) if v == "off" => None,
+            v => {
+                let addr: SocketAddr =
+                    parse("HUB_MEDIA_ADDR", v.unwrap_or_else(|| "0.0.0.0:3480".into()))?;
+                let public = match env.get("HUB_MEDIA_PUBLIC_ADDRS") {
+                    Some(v) => list(&v),
+                    None => f.media_public_addrs.unwrap_or_default(),
+                };
+                let public_addrs = public
+                    .iter()
+                    .map(|p| public_addr(p, addr.port()))
+                    .collect::<Result<_, _>>()?;
+                Some(MediaConfig { addr, public_addrs })
+            }
+        };
+        let ice = IceConfig {
+            stun_urls: env
+                .get("HUB_STUN_URLS")
+                .map(|v| list(&v))
+                .or(f.stun_urls)
+                .unwrap_or_default(),
+            turn_urls: env
+                .get("HUB_TURN_URLS")
+                .map(|v| list(&v))
+                .or(f.turn_urls)
+                .unwrap_or_default(),
+            turn_secret: env.get("HUB_TURN_SECRET").or(f.turn_secret).map(Into::into),
+            turn_ttl: secs("HUB_TURN_TTL_SECS", f.turn_ttl_secs, 3600)?,
+        };
+
         Ok(Config {
             events,
             retention_days,
             retention_interval,
+            media,
+            ice,
             database_url: env
                 .get("DATABASE_URL")
                 .or(f.database_url)

@@ -13,6 +13,7 @@ pub mod hub;
 pub mod jobs;
 pub mod model;
 pub mod pairing;
+pub mod relay;
 pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -41,6 +41,7 @@ pub fn decode_client_limited(text: &str, max_bytes: usize) -> Result<ClientMessa
         "unwatch" => ClientMessage::Unwatch(payload(text)?),
         "warn" => ClientMessage::Warn(payload(text)?),
         "pairing-reject" => ClientMessage::PairingReject,
+        "subscribe" => ClientMessage::Subscribe(payload(text)?),
         other => return Err(DecodeError::UnknownType(other.chars().take(64).collect())),
     })
 }
@@ -202,11 +203,28 @@ mod tests {
             json!({"type": "unwatch", "examId": ROOM}),
             json!({"type": "warn", "sessionId": ROOM, "message": "eyes on screen"}),
             json!({"type": "pairing-reject"}),
+            json!({"type": "subscribe", "roomId": ROOM, "tracks": ["camera", "phone-camera"], "layer": "low"}),
         ];
         for (m, name) in msgs.into_iter().zip(ClientMessage::TYPES) {
             let decoded = decode(m.clone()).unwrap_or_else(|e| panic!("{m}: {e}"));
             assert_eq!(decoded.type_name(), name);
         }
+    }
+
+    #[test]
+    fn subscribe_defaults_and_validates() {
+        let m = decode(json!({"type": "subscribe", "roomId": ROOM})).unwrap();
+        match m {
+            ClientMessage::Subscribe(s) => {
+                assert!(s.tracks.is_none());
+                assert_eq!(s.layer, MediaLayer::High);
+            }
+            other => panic!("not a subscribe: {other:?}"),
+        }
+        let bad = decode(json!({"type": "subscribe", "roomId": ROOM, "tracks": ["tv"]}));
+        assert!(bad.is_err());
+        let bad = decode(json!({"type": "subscribe", "roomId": ROOM, "layer": "medium"}));
+        assert!(bad.is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The messages on the wire, client→server and server→client, exactly as CONTRACT.md lists them
-//! (plus the documented extensions `unwatch`, `pairing-reject` and `session-snapshot`).
+//! (plus the documented extensions `unwatch`, `pairing-reject`, `subscribe` and
+//! `session-snapshot`).
 //!
 //! Every message is a JSON object tagged by `"type"` (kebab-case) with camelCase fields. Unknown
 //! fields are ignored, so newer clients keep working against this server.
@@ -37,11 +38,14 @@ pub enum ClientMessage {
     Warn(Warn),
     /// Laptop: reject the phone that just claimed the pairing token (extension).
     PairingReject,
+    /// Proctor: choose which of a room's tracks the hub's media relay sends, and which
+    /// simulcast layer (extension).
+    Subscribe(Subscribe),
 }
 
 impl ClientMessage {
     /// The wire `type` of every client message, in declaration order.
-    pub const TYPES: [&'static str; 10] = [
+    pub const TYPES: [&'static str; 11] = [
         "auth",
         "join",
         "leave",
@@ -52,6 +56,7 @@ impl ClientMessage {
         "unwatch",
         "warn",
         "pairing-reject",
+        "subscribe",
     ];
 
     /// This message's wire `type`.
@@ -67,6 +72,7 @@ impl ClientMessage {
             ClientMessage::Unwatch(_) => "unwatch",
             ClientMessage::Warn(_) => "warn",
             ClientMessage::PairingReject => "pairing-reject",
+            ClientMessage::Subscribe(_) => "subscribe",
         }
     }
 }
@@ -155,6 +161,48 @@ pub struct Warn {
     pub session_id: SessionId,
     /// 1..=1000 characters.
     pub message: WarningText,
+}
+
+/// What a relayed track shows (extension, used by `subscribe` and by the hub's offers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrackSource {
+    /// The laptop's camera.
+    Camera,
+    /// The laptop's screen share.
+    Screen,
+    /// The laptop's microphone.
+    Microphone,
+    /// The phone's camera.
+    PhoneCamera,
+}
+
+/// A simulcast layer (extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum MediaLayer {
+    /// The small layer, for grid thumbnails.
+    Low,
+    /// The full layer.
+    #[default]
+    High,
+}
+
+/// `{"type":"subscribe","roomId","tracks"?,"layer"?}` (extension): the hub's media relay then
+/// offers this peer the room's matching tracks (a `signal` from `"hub"` with `kind: "offer"`),
+/// and offers again whenever tracks come and go. Without `tracks`, every track; without
+/// `layer`, `high`. Sending it again changes the selection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Subscribe {
+    /// The room whose tracks to receive.
+    pub room_id: RoomId,
+    /// Which sources; absent means all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracks: Option<Vec<TrackSource>>,
+    /// Which simulcast layer, when the publisher offers simulcast.
+    #[serde(default)]
+    pub layer: MediaLayer,
 }
 
 /// A role as written on the wire.

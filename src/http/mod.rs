@@ -8,6 +8,7 @@ pub mod exams;
 pub mod extract;
 pub mod health;
 pub mod page;
+pub mod pages;
 pub mod pairing;
 pub mod proctor;
 pub mod sessions;
@@ -63,6 +64,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(health::router())
+        .merge(pages::router())
         .merge(crate::ws::router())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(crate::telemetry::track_http))

@@ -9,6 +9,7 @@
 
 pub mod effects;
 pub mod events;
+pub mod ice;
 pub mod watch;
 
 use std::collections::{HashMap, HashSet};
@@ -16,14 +17,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use signaling::{
-    encode_server, CloseCode, DeviceState, ExamId, IceServer, Liveness, PeerId, PeerInfo, PeerRef,
-    Role, RoomId, ServerMessage, SessionId, SessionStatus, SessionView, Signal, UserId,
+    encode_server, CloseCode, DeviceState, ExamId, Liveness, MediaLayer, PeerId, PeerInfo, PeerRef,
+    Role, RoomId, ServerMessage, SessionId, SessionStatus, SessionView, Signal, SignalData,
+    SignalKind, Subscribe, TrackSource, UserId,
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use crate::config::IceConfig;
 use crate::model::TokenRole;
+use crate::relay::{self, PeerKey, RelayHandle, Source};
 use crate::state::HubSignal;
 use crate::store::sessions_lookup::SessionFacts;
 use crate::ws::outbox::Outbox;
@@ -61,8 +65,11 @@ pub enum SignalError {
     UnknownPeer,
     /// The sender may not signal that peer (4507).
     NotAllowed,
-    /// `to: "hub"` but no media relay runs (an `error` reply).
+    /// `to: "hub"` but no media relay runs, or it is overloaded (an `error` reply).
     NoRelay,
+    /// The peer's role may not do this with the relay, e.g. a proctor offering to publish
+    /// (an `error` reply).
+    MediaForbidden,
 }
 
 /// A fact the hub learned from the stores, to push to watchers.
@@ -92,6 +99,7 @@ enum Command {
     ),
     Leave(PeerId, Uuid),
     Signal(PeerId, Signal, oneshot::Sender<Result<(), SignalError>>),
+    Subscribe(PeerId, Subscribe, oneshot::Sender<Result<(), SignalError>>),
     Heartbeat(PeerId),
     Watch(PeerId, Uuid, Vec<SessionView>),
     Unwatch(PeerId, Uuid),
@@ -157,6 +165,13 @@ impl HubHandle {
     pub async fn signal(&self, peer: PeerId, signal: Signal) -> Result<(), SignalError> {
         let (tx, rx) = oneshot::channel();
         self.send(Command::Signal(peer, signal, tx)).await;
+        rx.await.unwrap_or(Err(SignalError::NotInRoom))
+    }
+
+    /// A proctor chooses which of a room's tracks the relay sends it.
+    pub async fn subscribe(&self, peer: PeerId, sub: Subscribe) -> Result<(), SignalError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Subscribe(peer, sub, tx)).await;
         rx.await.unwrap_or(Err(SignalError::NotInRoom))
     }
 
@@ -257,7 +272,12 @@ pub struct Hub {
     liveness: rooms::Liveness,
     /// The zero of the liveness clock.
     origin: Instant,
-    ice_servers: Vec<IceServer>,
+    /// STUN/TURN configuration for `joined`.
+    ice: IceConfig,
+    /// The media relay, when enabled; the hub decides who may publish or subscribe.
+    relay: Option<RelayHandle>,
+    /// Offers and answers the relay wants delivered.
+    relay_events: Option<mpsc::UnboundedReceiver<relay::Event>>,
     effects: mpsc::UnboundedSender<Effect>,
     rx: mpsc::Receiver<Command>,
 }
@@ -265,8 +285,13 @@ pub struct Hub {
 /// Builds the hub: the handle for sockets, the actor to run, and the effects it will ask for.
 pub fn new(
     heartbeat_interval: Duration,
-    ice_servers: Vec<IceServer>,
+    ice: IceConfig,
+    relay: Option<(RelayHandle, mpsc::UnboundedReceiver<relay::Event>)>,
 ) -> (HubHandle, Hub, mpsc::UnboundedReceiver<Effect>) {
+    let (relay, relay_events) = match relay {
+        Some((h, rx)) => (Some(h), Some(rx)),
+        None => (None, None),
+    };
     let (effects, effects_rx) = mpsc::unbounded_channel();
     let (tx, rx) = mpsc::channel(65_536);
     let hub = Hub {
@@ -278,7 +303,9 @@ pub fn new(
         views: HashMap::new(),
         liveness: rooms::Liveness::with_heartbeat_interval(heartbeat_interval),
         origin: Instant::now(),
-        ice_servers,
+        ice,
+        relay,
+        relay_events,
         effects,
         rx,
     };
@@ -388,6 +415,12 @@ impl Hub {
                         None => std::future::pending().await,
                     }
                 } => self.poll_liveness(Instant::now()),
+                Some(event) = async {
+                    match self.relay_events.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => self.relay_event(event),
             }
         }
         // Shutdown: every socket closes with 4001.
@@ -410,6 +443,9 @@ impl Hub {
             Command::Leave(peer, room) => self.leave(peer, room),
             Command::Signal(peer, signal, reply) => {
                 let _ = reply.send(self.signal(peer, signal));
+            }
+            Command::Subscribe(peer, sub, reply) => {
+                let _ = reply.send(self.subscribe(peer, sub));
             }
             Command::Heartbeat(peer) => self.heartbeat(peer, Instant::now()),
             Command::Watch(peer, exam, snapshot) => self.watch(peer, exam, snapshot),
@@ -495,6 +531,9 @@ impl Hub {
         let Some(entry) = self.peers.remove(&peer) else {
             return;
         };
+        for room in self.rooms.rooms_of(peer.as_uuid().into()).to_vec() {
+            self.relay_leave(peer, room.into());
+        }
         for presence in self.rooms.leave_all(peer.as_uuid().into()) {
             self.announce(presence);
         }
@@ -587,6 +626,7 @@ impl Hub {
             .join(peer.as_uuid().into(), &principal, info)
             .map_err(|_| JoinError::Forbidden)?;
         if let Some(old) = joined.replaced {
+            self.relay_leave(peer_of(old), facts.webrtc_room_id);
             // Already closed with 4504 by `bind_device`; make sure of it.
             if let Some(o) = self.peers.get(&peer_of(old)) {
                 o.outbox.close_with(CloseCode::Replaced);
@@ -609,29 +649,47 @@ impl Hub {
                     user_id: UserId::from_uuid(m.user_id.into()),
                 })
                 .collect(),
-            ice_servers: self.ice_servers.clone(),
+            ice_servers: ice::ice_servers(&self.ice, peer, chrono::Utc::now().timestamp()),
         })
     }
 
     fn leave(&mut self, peer: PeerId, room: Uuid) {
-        if let Ok(Some(presence)) = self.rooms.leave(peer.as_uuid().into(), room.into()) {
-            self.announce(presence);
+        if let Ok(presence) = self.rooms.leave(peer.as_uuid().into(), room.into()) {
+            self.relay_leave(peer, room);
+            if let Some(presence) = presence {
+                self.announce(presence);
+            }
         }
+    }
+
+    /// Tells the relay that `peer` left `room`: it frees what the peer held and ends the
+    /// peer's published tracks for every subscriber.
+    fn relay_leave(&self, peer: PeerId, room: Uuid) {
+        if let Some(relay) = &self.relay {
+            let key = PeerKey {
+                room,
+                peer: peer.as_uuid(),
+            };
+            if !relay.try_send(relay::Command::Leave { key }) {
+                tracing::error!("media relay mailbox full: a leave was lost");
+            }
+        }
+    }
+
+    fn in_room(&self, peer: PeerId, room: Uuid) -> bool {
+        self.rooms
+            .room(room.into())
+            .is_some_and(|r| r.contains(peer.as_uuid().into()))
     }
 
     fn signal(&mut self, from: PeerId, signal: Signal) -> Result<(), SignalError> {
         let room_id = signal.room_id.as_uuid();
         let to = match signal.to {
             PeerRef::Hub => {
-                return if self
-                    .rooms
-                    .room(room_id.into())
-                    .is_some_and(|r| r.contains(from.as_uuid().into()))
-                {
-                    Err(SignalError::NoRelay)
-                } else {
-                    Err(SignalError::NotInRoom)
+                if !self.in_room(from, room_id) {
+                    return Err(SignalError::NotInRoom);
                 }
+                return self.signal_hub(from, room_id, signal.data);
             }
             PeerRef::Peer(p) => p,
         };
@@ -652,6 +710,131 @@ impl Hub {
         self.deliver(to, frame);
         metrics::counter!("hub_signals_relayed_total").increment(1);
         Ok(())
+    }
+
+    /// A `signal` to the media relay. The hub decides here, by role, what each peer may do:
+    /// laptops and phones publish (offer), staff subscribe (answer); everyone trickles ICE.
+    fn signal_hub(
+        &mut self,
+        from: PeerId,
+        room: Uuid,
+        data: SignalData,
+    ) -> Result<(), SignalError> {
+        let relay = self.relay.as_ref().ok_or(SignalError::NoRelay)?;
+        let role = self
+            .peers
+            .get(&from)
+            .map(|p| p.principal.role)
+            .ok_or(SignalError::NotInRoom)?;
+        let key = PeerKey {
+            room,
+            peer: from.as_uuid(),
+        };
+        let allowed = publishable(role);
+        let cmd = match data.kind() {
+            SignalKind::Offer if !allowed.is_empty() => relay::Command::Publish {
+                key,
+                offer: data.sdp().unwrap_or_default().to_string(),
+                declared: declared_sources(&data),
+                allowed,
+            },
+            SignalKind::Answer if role.is_staff() => relay::Command::Answer {
+                key,
+                answer: data.sdp().unwrap_or_default().to_string(),
+            },
+            SignalKind::Ice => {
+                let candidate = match data.candidate() {
+                    Some(serde_json::Value::String(c)) => c.clone(),
+                    Some(serde_json::Value::Object(o)) => o
+                        .get("candidate")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    _ => String::new(),
+                };
+                if candidate.is_empty() {
+                    // End of candidates: nothing to tell the relay.
+                    return Ok(());
+                }
+                relay::Command::Ice { key, candidate }
+            }
+            _ => return Err(SignalError::MediaForbidden),
+        };
+        if relay.try_send(cmd) {
+            metrics::counter!("hub_relay_signals_total").increment(1);
+            Ok(())
+        } else {
+            Err(SignalError::NoRelay)
+        }
+    }
+
+    fn subscribe(&mut self, from: PeerId, sub: Subscribe) -> Result<(), SignalError> {
+        let room = sub.room_id.as_uuid();
+        if !self.in_room(from, room) {
+            return Err(SignalError::NotInRoom);
+        }
+        let relay = self.relay.as_ref().ok_or(SignalError::NoRelay)?;
+        let staff = self
+            .peers
+            .get(&from)
+            .is_some_and(|p| p.principal.role.is_staff());
+        if !staff {
+            return Err(SignalError::MediaForbidden);
+        }
+        let cmd = relay::Command::Subscribe {
+            key: PeerKey {
+                room,
+                peer: from.as_uuid(),
+            },
+            sources: sub.tracks.map(|t| t.into_iter().map(source_of).collect()),
+            layer: match sub.layer {
+                MediaLayer::Low => relay::Layer::Low,
+                MediaLayer::High => relay::Layer::High,
+            },
+        };
+        if relay.try_send(cmd) {
+            Ok(())
+        } else {
+            Err(SignalError::NoRelay)
+        }
+    }
+
+    /// Delivers what the relay produced as a `signal` from `"hub"` (or an `error`).
+    fn relay_event(&mut self, event: relay::Event) {
+        let (key, frame) = match event {
+            relay::Event::Answer { key, sdp } => {
+                let mut map = serde_json::Map::new();
+                map.insert("kind".into(), "answer".into());
+                map.insert("sdp".into(), sdp.into());
+                (key, hub_signal(key.room, map))
+            }
+            relay::Event::Offer { key, sdp, tracks } => {
+                let mut map = serde_json::Map::new();
+                map.insert("kind".into(), "offer".into());
+                map.insert("sdp".into(), sdp.into());
+                let tracks: Vec<serde_json::Value> = tracks
+                    .into_iter()
+                    .map(|t| {
+                        serde_json::json!({
+                            "mid": t.mid,
+                            "source": t.source.as_str(),
+                            "peerId": PeerId::from_uuid(t.publisher),
+                        })
+                    })
+                    .collect();
+                map.insert("tracks".into(), tracks.into());
+                (key, hub_signal(key.room, map))
+            }
+            relay::Event::Rejected { key, reason } => (
+                key,
+                Some(encode(&ServerMessage::error("MEDIA_REJECTED", reason))),
+            ),
+        };
+        let peer = PeerId::from_uuid(key.peer);
+        let in_room = self.in_room(peer, key.room);
+        if let (true, Some(frame)) = (in_room, frame) {
+            self.deliver(peer, frame);
+        }
     }
 
     fn heartbeat(&mut self, peer: PeerId, now: Instant) {
@@ -923,6 +1106,44 @@ impl Hub {
         self.views
             .retain(|s, (exam, _)| live_sessions.contains(s) || watchers.contains_key(exam));
     }
+}
+
+/// The sources a role may publish: the hub's rule, which the relay only enforces.
+fn publishable(role: TokenRole) -> Vec<Source> {
+    match role {
+        TokenRole::Candidate => vec![Source::Camera, Source::Screen, Source::Microphone],
+        TokenRole::Mobile => vec![Source::PhoneCamera],
+        TokenRole::Proctor | TokenRole::Admin => Vec::new(),
+    }
+}
+
+fn source_of(t: TrackSource) -> Source {
+    match t {
+        TrackSource::Camera => Source::Camera,
+        TrackSource::Screen => Source::Screen,
+        TrackSource::Microphone => Source::Microphone,
+        TrackSource::PhoneCamera => Source::PhoneCamera,
+    }
+}
+
+/// An offer's optional `tracks: {"<mid>": "camera" | "screen" | …}` (extension).
+fn declared_sources(data: &SignalData) -> Vec<(String, Source)> {
+    let Some(serde_json::Value::Object(map)) = data.fields().get("tracks") else {
+        return Vec::new();
+    };
+    map.iter()
+        .filter_map(|(mid, v)| Some((mid.clone(), Source::parse(v.as_str()?)?)))
+        .collect()
+}
+
+fn hub_signal(room: Uuid, map: serde_json::Map<String, serde_json::Value>) -> Option<Arc<str>> {
+    // The relay's SDP is at most a few KiB; an oversized one is dropped rather than sent.
+    let data = SignalData::new(map).ok()?;
+    Some(encode(&ServerMessage::Signal {
+        room_id: RoomId::from_uuid(room),
+        from: PeerRef::Hub,
+        data,
+    }))
 }
 
 fn default_view(session: Uuid) -> SessionView {

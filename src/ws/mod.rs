@@ -20,14 +20,22 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/ws", get(upgrade))
 }
 
-/// True when `origin` may open a socket: no Origin header (non-browser clients), or one on
-/// the allowlist.
+/// True when `origin` may open a socket: no Origin header (non-browser clients), one on the
+/// allowlist, or the hub's own origin (its pages under `/app/`; a same-origin page is not the
+/// cross-site hijacking the allowlist guards against).
 pub fn origin_allowed(allowed: &[String], headers: &HeaderMap) -> bool {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     match headers.get(header::ORIGIN) {
         None => true,
-        Some(origin) => origin
-            .to_str()
-            .is_ok_and(|o| allowed.iter().any(|a| a == o.trim_end_matches('/'))),
+        Some(origin) => origin.to_str().is_ok_and(|o| {
+            let o = o.trim_end_matches('/');
+            allowed.iter().any(|a| a == o)
+                || host.is_some_and(|h| {
+                    o.strip_prefix("http://")
+                        .or_else(|| o.strip_prefix("https://"))
+                        == Some(h)
+                })
+        }),
     }
 }
 
@@ -73,6 +81,12 @@ mod tests {
         h.insert(header::ORIGIN, "https://exam.example".parse().unwrap());
         assert!(origin_allowed(&allowed, &h));
         h.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+        assert!(!origin_allowed(&allowed, &h));
+        // The hub's own pages: same origin as the Host.
+        h.insert(header::HOST, "hub.example:8080".parse().unwrap());
+        h.insert(header::ORIGIN, "http://hub.example:8080".parse().unwrap());
+        assert!(origin_allowed(&allowed, &h));
+        h.insert(header::ORIGIN, "http://hub.example:9090".parse().unwrap());
         assert!(!origin_allowed(&allowed, &h));
     }
 }

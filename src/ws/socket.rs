@@ -280,7 +280,22 @@ async fn handle(
             Err(SignalError::NotAllowed) => conn.close(CloseCode::Forbidden),
             Err(SignalError::NoRelay) => error(
                 "RELAY_UNAVAILABLE",
-                "the media relay is not enabled on this hub",
+                "the media relay is not enabled on this hub or is overloaded",
+            ),
+            Err(SignalError::MediaForbidden) => error(
+                "MEDIA_FORBIDDEN",
+                "this role may not do that with the media relay",
+            ),
+        },
+        ClientMessage::Subscribe(sub) => match state.hub.subscribe(peer, sub).await {
+            Ok(()) => Action::Nothing,
+            Err(SignalError::NotInRoom) => conn.close(CloseCode::Forbidden),
+            Err(SignalError::MediaForbidden) => {
+                error("MEDIA_FORBIDDEN", "only proctors and admins subscribe")
+            }
+            Err(_) => error(
+                "RELAY_UNAVAILABLE",
+                "the media relay is not enabled on this hub or is overloaded",
             ),
         },
         ClientMessage::Event(e) => {

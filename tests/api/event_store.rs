@@ -70,7 +70,10 @@ async fn append_is_idempotent_by_event_id(store: &dyn EventStore, a: Ctx, _b: Ct
         .chain(fresh.iter().cloned())
         .collect();
     let new: HashSet<Uuid> = store.append(&mixed).await.unwrap().into_iter().collect();
-    assert_eq!(new, fresh.iter().map(|e| e.event_id).collect());
+    assert_eq!(
+        new,
+        fresh.iter().map(|e| e.event_id).collect::<HashSet<_>>()
+    );
     // The same eventId twice in one batch is stored once.
     let twin = ev(a, 900, "COPY_PASTE", Source::Laptop);
     let twins = vec![

@@ -19,6 +19,8 @@ pub const SECRET: &str = "test-secret-test-secret-test-secret-0123";
 /// A running hub and a client for it.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The media relay's UDP address.
+    pub media_addr: Option<SocketAddr>,
     pub state: AppState,
     pub client: reqwest::Client,
     pub shutdown: CancellationToken,
@@ -40,6 +42,11 @@ pub fn test_config() -> Config {
             "proctor-hub-test-artifacts-{}",
             Uuid::new_v4().simple()
         )));
+    // The media relay on a free loopback port, advertised as itself.
+    c.media = Some(proctor_hub::config::MediaConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        public_addrs: vec![],
+    });
     c
 }
 
@@ -65,10 +72,12 @@ pub async fn spawn_app_with_store(
         .await
         .expect("build app");
     let addr = app.local_addr();
+    let media_addr = app.media_addr();
     let state = app.state().clone();
     let server = tokio::spawn(app.run());
     TestApp {
         addr,
+        media_addr,
         state,
         client: reqwest::Client::new(),
         shutdown,

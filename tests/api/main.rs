@@ -2,11 +2,13 @@
 //! (`#[sqlx::test]`) and a unique Redis key prefix per test.
 
 mod auth;
+mod browser;
 mod event_store;
 mod events;
 mod exams;
 mod helpers;
 mod load_scenarios;
+mod media;
 mod ops;
 mod proctor;
 mod proxy;

@@ -1,0 +1,312 @@
+//! The media relay (SFU): one task owns one UDP socket and every WebRTC peer connection of the
+//! hub (str0m `Rtc`s), and forwards each publisher's tracks to the subscribers that asked for
+//! them.
+//!
+//! - [`core`]: the sans-IO relay. It takes commands, datagrams and `now`, and returns datagrams to
+//!   send and events for signaling. All of str0m is behind this module; the rest of the hub sees
+//!   only [`Command`], [`Event`], [`Source`] and [`Layer`].
+//! - [`run`]: the media task that drives the core with a real socket and clock.
+//!
+//! # What the relay must not do
+//! It knows nothing about rooms' business rules: it never decides who may publish or subscribe.
+//! The hub actor decides (from the token's role) and sends [`Command`]s; the relay only enforces
+//! the list of sources it was told a publisher may send. It touches no store, shares no lock with
+//! the WebSocket tasks and never blocks on the hub: events go out on an unbounded channel whose
+//! traffic is signaling-rate (SDP), never media-rate.
+
+pub mod core;
+#[doc(hidden)]
+pub mod sim;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub use self::core::{Relay, RelayConfig, RelayStats};
+
+/// A peer connection of the relay: one WebSocket peer in one room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerKey {
+    /// The room (fan-out never crosses rooms).
+    pub room: Uuid,
+    /// The WebSocket peer.
+    pub peer: Uuid,
+}
+
+/// What a published track shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// The laptop's camera.
+    Camera,
+    /// The laptop's screen share.
+    Screen,
+    /// The laptop's microphone.
+    Microphone,
+    /// The phone's camera (the room view).
+    PhoneCamera,
+}
+
+impl Source {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Camera => "camera",
+            Source::Screen => "screen",
+            Source::Microphone => "microphone",
+            Source::PhoneCamera => "phone-camera",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Source> {
+        Some(match s {
+            "camera" => Source::Camera,
+            "screen" => Source::Screen,
+            "microphone" => Source::Microphone,
+            "phone-camera" => Source::PhoneCamera,
+            _ => return None,
+        })
+    }
+
+    /// True for audio sources.
+    pub fn is_audio(self) -> bool {
+        matches!(self, Source::Microphone)
+    }
+}
+
+/// Which simulcast layer a subscriber wants (when the publisher offers simulcast).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Layer {
+    /// The small layer (grid thumbnails): RIDs `l`, `q`, `lo`, `low`.
+    Low,
+    /// The full layer: every other RID.
+    #[default]
+    High,
+}
+
+/// A request from the hub actor, which already checked that the peer may do it.
+#[derive(Debug)]
+pub enum Command {
+    /// A publisher's offer (first or renegotiation); the relay answers with [`Event::Answer`].
+    Publish {
+        /// The publisher.
+        key: PeerKey,
+        /// The SDP offer.
+        offer: String,
+        /// What the client said each `mid` carries (optional; by order otherwise).
+        declared: Vec<(String, Source)>,
+        /// The sources this peer may publish (the hub's decision); others are not forwarded.
+        allowed: Vec<Source>,
+    },
+    /// A subscriber chooses what to receive; the relay offers it the matching tracks.
+    Subscribe {
+        /// The subscriber.
+        key: PeerKey,
+        /// Sources to receive; `None` for all.
+        sources: Option<Vec<Source>>,
+        /// Simulcast layer.
+        layer: Layer,
+    },
+    /// A subscriber's answer to the relay's offer.
+    Answer {
+        /// The subscriber.
+        key: PeerKey,
+        /// The SDP answer.
+        answer: String,
+    },
+    /// A trickled remote ICE candidate (`candidate:…` line).
+    Ice {
+        /// Publisher or subscriber.
+        key: PeerKey,
+        /// The candidate attribute.
+        candidate: String,
+    },
+    /// The peer left the room or closed its socket: free everything it held.
+    Leave {
+        /// The peer.
+        key: PeerKey,
+    },
+    /// Counts, for tests and health.
+    Stats(oneshot::Sender<RelayStats>),
+}
+
+/// A subscriber-side track as described in the relay's offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackInfo {
+    /// The `mid` in the subscriber's session.
+    pub mid: String,
+    /// What it shows.
+    pub source: Source,
+    /// The publishing WebSocket peer.
+    pub publisher: Uuid,
+}
+
+/// Something the relay tells a peer through signaling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The relay's answer to a publisher's offer.
+    Answer {
+        /// The publisher.
+        key: PeerKey,
+        /// SDP.
+        sdp: String,
+    },
+    /// An offer to a subscriber (first one and every renegotiation).
+    Offer {
+        /// The subscriber.
+        key: PeerKey,
+        /// SDP.
+        sdp: String,
+        /// What each offered `mid` carries.
+        tracks: Vec<TrackInfo>,
+    },
+    /// A request of the peer was refused (bad SDP, wrong order, …).
+    Rejected {
+        /// The peer.
+        key: PeerKey,
+        /// Human-readable reason (never internal error text).
+        reason: &'static str,
+    },
+}
+
+/// The hub's way to the media task. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct RelayHandle {
+    /// The media task's mailbox.
+    tx: mpsc::Sender<Command>,
+}
+
+impl RelayHandle {
+    /// Queues a command without waiting (the hub actor never awaits); `false` when the relay is
+    /// overloaded or stopped.
+    pub fn try_send(&self, cmd: Command) -> bool {
+        self.tx.try_send(cmd).is_ok()
+    }
+
+    /// Current counts.
+    pub async fn stats(&self) -> RelayStats {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Command::Stats(tx)).await.is_err() {
+            return RelayStats::default();
+        }
+        rx.await.unwrap_or_default()
+    }
+}
+
+/// The bound relay, ready to run.
+pub struct MediaTask {
+    /// The one UDP socket of every peer connection.
+    socket: UdpSocket,
+    /// The sans-IO relay.
+    relay: Relay,
+    /// Commands from the hub.
+    commands: mpsc::Receiver<Command>,
+}
+
+/// Binds the UDP socket. `public` are the addresses advertised as host candidates (the bound
+/// address when empty; an unspecified IP is advertised as 127.0.0.1).
+pub async fn bind(
+    addr: SocketAddr,
+    public: &[SocketAddr],
+) -> std::io::Result<(RelayHandle, MediaTask, SocketAddr)> {
+    let socket = UdpSocket::bind(addr).await?;
+    let local = socket.local_addr()?;
+    let mut candidates: Vec<SocketAddr> = public
+        .iter()
+        .map(|a| {
+            // Port 0 means "the bound port" (useful when binding port 0 in tests).
+            SocketAddr::new(
+                a.ip(),
+                if a.port() == 0 {
+                    local.port()
+                } else {
+                    a.port()
+                },
+            )
+        })
+        .collect();
+    if candidates.is_empty() {
+        let ip = if local.ip().is_unspecified() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            local.ip()
+        };
+        candidates.push(SocketAddr::new(ip, local.port()));
+    }
+    let relay = Relay::new(RelayConfig {
+        candidates,
+        ..RelayConfig::default()
+    });
+    let (tx, commands) = mpsc::channel(4096);
+    Ok((
+        RelayHandle { tx },
+        MediaTask {
+            socket,
+            relay,
+            commands,
+        },
+        local,
+    ))
+}
+
+impl MediaTask {
+    /// Runs the media loop until `shutdown`: read datagrams, commands and timers, feed the core,
+    /// send what it produced.
+    pub async fn run(self, events: mpsc::UnboundedSender<Event>, shutdown: CancellationToken) {
+        let MediaTask {
+            socket,
+            mut relay,
+            mut commands,
+        } = self;
+        let mut buf = vec![0u8; 2048];
+        loop {
+            let deadline = relay
+                .next_timeout()
+                .map(tokio::time::Instant::from_std)
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(1));
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                cmd = commands.recv() => match cmd {
+                    Some(cmd) => relay.command(std::time::Instant::now(), cmd),
+                    None => break,
+                },
+                r = socket.recv_from(&mut buf) => match r {
+                    Ok((n, source)) => {
+                        relay.receive(std::time::Instant::now(), source, &buf[..n]);
+                        // Take what else is already queued before sending, so bursts are
+                        // handled with one clock read each and no extra wake-ups.
+                        for _ in 0..64 {
+                            match socket.try_recv_from(&mut buf) {
+                                Ok((n, source)) => relay.receive(std::time::Instant::now(), source, &buf[..n]),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    // ICMP port unreachable from a gone client surfaces here on some systems.
+                    Err(e) => tracing::debug!(error = %e, "relay recv"),
+                },
+                () = tokio::time::sleep_until(deadline) => relay.timeout(std::time::Instant::now()),
+            }
+            for t in relay.take_transmits() {
+                match socket.try_send_to(&t.contents, t.destination) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        let _ = socket.send_to(&t.contents, t.destination).await;
+                    }
+                    Err(e) => tracing::debug!(error = %e, to = %t.destination, "relay send"),
+                }
+            }
+            for e in relay.take_events() {
+                let _ = events.send(e);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

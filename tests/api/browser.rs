@@ -1,0 +1,72 @@
+//! Headless Chromium against the relay (MEDIA.md, test 3): runs `tests/browser/run.mjs`
+//! against a hub on port 0. Needs Debian's `chromium` and `npm ci` in `tests/browser`
+//! (`scripts/browser-deps.sh`, run by `scripts/test.sh`); without them this test fails, it does
+//! not skip.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use proctor_hub::model::UserRole;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+use crate::helpers::new_session;
+use crate::helpers::spawn_app;
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn chromium_laptop_phone_and_proctors_through_the_relay(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let (laptop_token, session, room, _exam) = new_session(&app).await;
+    let r = app
+        .post(
+            &format!("/sessions/{session}/pairing"),
+            Some(&laptop_token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let minted: Value = r.json().await.unwrap();
+    let fragment = minted["pairingUrl"]
+        .as_str()
+        .unwrap()
+        .split_once('#')
+        .unwrap()
+        .1
+        .to_string();
+    let mut proctor_tokens = Vec::new();
+    for _ in 0..3 {
+        proctor_tokens.push(app.user_with_token(UserRole::Proctor).await.1);
+    }
+    let hub = format!("http://{}", app.addr);
+    let cfg = json!({
+        "hub": hub,
+        "room": room,
+        "laptopToken": laptop_token,
+        "pairingUrl": format!("{hub}/pair#{fragment}"),
+        "proctorTokens": proctor_tokens,
+        "mediaPort": app.media_addr.expect("the relay runs in tests").port(),
+    });
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
+    let child = tokio::process::Command::new("node")
+        .arg("run.mjs")
+        .current_dir(dir)
+        .env("BROWSER_TEST", cfg.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs (scripts/browser-deps.sh installs what the browser test needs)");
+    let out = tokio::time::timeout(Duration::from_secs(180), child.wait_with_output())
+        .await
+        .expect("the browser scenario ends within 3 minutes")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "browser scenario failed:\n{stdout}\n{stderr}"
+    );
+    app.stop().await;
+}
