@@ -150,6 +150,214 @@ impl Api {
     }
 }
 
+/// A session as the candidate's start call returns it (the fields the load generator uses).
+#[derive(Debug, Clone)]
+pub struct StartedSession {
+    /// The session.
+    pub id: Uuid,
+    /// Its WebRTC room.
+    pub room: Uuid,
+    /// Its questions, in the order served.
+    pub questions: Vec<Uuid>,
+}
+
+fn uuid_at(v: &Value, field: &str) -> Result<Uuid> {
+    v[field]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| Error::Usage(format!("response without {field}: {v}")))
+}
+
+impl Api {
+    /// Sends a JSON request; returns the status and the body (no expectation).
+    pub async fn raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Result<(StatusCode, Value)> {
+        let mut req = self
+            .client
+            .request(method, format!("{}/api/v1{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    }
+
+    /// Creates a published exam open for the next two hours with `questions` SUBJECTIVE
+    /// questions; returns its id.
+    pub async fn published_exam(&self, admin: &str, run: &str, questions: usize) -> Result<Uuid> {
+        let now = chrono::Utc::now();
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/exams",
+                Some(admin),
+                Some(json!({
+                    "title": format!("loadtest {run}"), "instructions": "load test",
+                    "durationMinutes": 120,
+                    "startsAt": now - chrono::Duration::minutes(5),
+                    "endsAt": now + chrono::Duration::hours(2),
+                    "randomizeQuestions": false,
+                })),
+                StatusCode::CREATED,
+            )
+            .await?;
+        let exam = uuid_at(&v, "id")?;
+        for i in 0..questions.max(1) {
+            self.call(
+                reqwest::Method::POST,
+                &format!("/exams/{exam}/questions"),
+                Some(admin),
+                Some(json!({"type": "SUBJECTIVE", "prompt": format!("Question {i}"), "points": 1})),
+                StatusCode::CREATED,
+            )
+            .await?;
+        }
+        self.call(
+            reqwest::Method::POST,
+            &format!("/exams/{exam}/publish"),
+            Some(admin),
+            Some(json!({})),
+            StatusCode::OK,
+        )
+        .await?;
+        Ok(exam)
+    }
+
+    /// Assigns candidates to an exam (in chunks the API accepts).
+    pub async fn assign(&self, admin: &str, exam: Uuid, candidates: &[Uuid]) -> Result<()> {
+        for chunk in candidates.chunks(1000) {
+            self.call(
+                reqwest::Method::PUT,
+                &format!("/exams/{exam}/assignments"),
+                Some(admin),
+                Some(json!({"candidateIds": chunk})),
+                StatusCode::OK,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Archives an exam (clean-up).
+    pub async fn archive(&self, admin: &str, exam: Uuid) -> Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/exams/{exam}/archive"),
+            Some(admin),
+            Some(json!({})),
+            StatusCode::OK,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// A candidate starts (or resumes) its session of `exam`.
+    pub async fn start_session(&self, candidate: &str, exam: Uuid) -> Result<StartedSession> {
+        let (status, v) = self
+            .raw(
+                reqwest::Method::POST,
+                &format!("/exams/{exam}/sessions"),
+                Some(candidate),
+                Some(json!({"deviceFingerprint": "loadtest-laptop"})),
+            )
+            .await?;
+        if status != StatusCode::CREATED && status != StatusCode::OK {
+            return Err(Error::Http {
+                what: format!("POST /exams/{exam}/sessions"),
+                status: status.as_u16(),
+                body: v.to_string(),
+            });
+        }
+        Ok(StartedSession {
+            id: uuid_at(&v, "id")?,
+            room: uuid_at(&v, "webrtcRoomId")?,
+            questions: v["questions"]
+                .as_array()
+                .map(|qs| qs.iter().filter_map(|q| uuid_at(q, "id").ok()).collect())
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Pairs a phone with a session: the laptop mints a token, the phone claims it; returns the
+    /// phone's MOBILE access token.
+    pub async fn pair_phone(&self, candidate: &str, session: Uuid) -> Result<String> {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/sessions/{session}/pairing"),
+                Some(candidate),
+                Some(json!({})),
+                StatusCode::CREATED,
+            )
+            .await?;
+        let token = v["pairingUrl"]
+            .as_str()
+            .and_then(|u| u.split_once("#t="))
+            .map(|(_, t)| t.to_string())
+            .ok_or_else(|| Error::Usage(format!("pairing without a token: {v}")))?;
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/pairing/claim",
+                None,
+                Some(json!({"token": token, "deviceFingerprint": "loadtest-phone"})),
+                StatusCode::OK,
+            )
+            .await?;
+        v["accessToken"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| Error::Usage("claim answered without accessToken".into()))
+    }
+
+    /// Saves an answer; returns the version the hub now stores.
+    pub async fn save_answer(
+        &self,
+        candidate: &str,
+        session: Uuid,
+        question: Uuid,
+        version: u64,
+        text: &str,
+    ) -> Result<u64> {
+        let v = self
+            .call(
+                reqwest::Method::PUT,
+                &format!("/sessions/{session}/answers/{question}"),
+                Some(candidate),
+                Some(json!({"response": {"text": text}, "version": version})),
+                StatusCode::OK,
+            )
+            .await?;
+        v["version"]
+            .as_u64()
+            .ok_or_else(|| Error::Usage(format!("save answered without version: {v}")))
+    }
+
+    /// Submits a session; returns its final status.
+    pub async fn submit(&self, candidate: &str, session: Uuid) -> Result<String> {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/sessions/{session}/submit"),
+                Some(candidate),
+                Some(json!({})),
+                StatusCode::OK,
+            )
+            .await?;
+        Ok(v["status"].as_str().unwrap_or_default().to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

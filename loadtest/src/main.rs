@@ -46,6 +46,18 @@ struct Cli {
 enum Scenario {
     /// S1: authenticated idle sockets heartbeating.
     Idle(scenario::idle::IdleArgs),
+    /// S2: signalling relay round trips in rooms of laptop + phone + proctors.
+    Relay(scenario::relay::RelayArgs),
+    /// S3: events fanned out to watching proctors, rate ramped until p99 exceeds a bound.
+    Fanout(scenario::fanout::FanoutArgs),
+    /// S4: every client drops and reconnects at once.
+    Reconnect(scenario::reconnect::ReconnectArgs),
+    /// S5: durable answer autosave over HTTP, open loop.
+    Autosave(scenario::autosave::AutosaveArgs),
+    /// S6: proctoring event ingest (WebSocket; HTTP batches when the build has them).
+    Events(scenario::events::EventsArgs),
+    /// A whole exam day in miniature: login, start, pair, heartbeat, events, autosave, submit.
+    Exam(scenario::exam::ExamArgs),
 }
 
 #[tokio::main]
@@ -78,6 +90,12 @@ async fn run(cli: Cli) -> Result<bool> {
     };
     let result = match cli.scenario {
         Scenario::Idle(args) => scenario::idle::run(&ctx, args).await?,
+        Scenario::Relay(args) => scenario::relay::run(&ctx, args).await?,
+        Scenario::Fanout(args) => scenario::fanout::run(&ctx, args).await?,
+        Scenario::Reconnect(args) => scenario::reconnect::run(&ctx, args).await?,
+        Scenario::Autosave(args) => scenario::autosave::run(&ctx, args).await?,
+        Scenario::Events(args) => scenario::events::run(&ctx, args).await?,
+        Scenario::Exam(args) => scenario::exam::run(&ctx, args).await?,
     };
     Ok(result.all_ok)
 }

@@ -1,7 +1,7 @@
 //! Every load-test scenario at tiny sizes against a hub started here: all operations succeed
 //! and the result file is well-formed. (Full sizes are for benchmarks: see BENCHMARKS.md.)
 
-use loadtest::scenario::{idle, Ctx};
+use loadtest::scenario::{autosave, events, exam, fanout, idle, reconnect, relay, Ctx};
 use proctor_hub::model::UserRole;
 use sqlx::PgPool;
 
@@ -68,6 +68,156 @@ async fn idle_scenario_tiny(pool: PgPool) {
     let v = check_result_file(&dir, "idle");
     assert_eq!(v["latencies"][1]["ok"], 20, "every socket connected");
     assert!(v["hub"]["cpuUsPerOp"].as_f64().is_some());
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn relay_scenario_tiny(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let dir = tempdir();
+    let ctx = ctx(&app, &dir).await;
+    let args = relay::RelayArgs {
+        rooms: 3,
+        proctors: 2,
+        rate: 30,
+        duration_secs: 2,
+        candidates: 2,
+    };
+    let r = relay::run(&ctx, args).await.unwrap();
+    assert!(r.all_ok, "{}", r.summary);
+    let v = check_result_file(&dir, "relay");
+    assert_eq!(
+        v["latencies"][0]["ok"], 60,
+        "every round trip came back: {v}"
+    );
+    assert_eq!(v["latencies"][1]["ok"], 12, "every member joined");
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn fanout_scenario_tiny(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let dir = tempdir();
+    let ctx = ctx(&app, &dir).await;
+    let args = fanout::FanoutArgs {
+        sessions: 4,
+        watchers: 3,
+        start_rate: 10,
+        step_rate: 10,
+        max_rate: 20,
+        step_secs: 1,
+        // Generous: a debug build on a shared machine; the test checks the mechanics.
+        p99_bound_ms: 10_000.0,
+        candidates: 2,
+    };
+    let r = fanout::run(&ctx, args).await.unwrap();
+    assert!(r.all_ok, "{}", r.summary);
+    let v = check_result_file(&dir, "fanout");
+    let steps = v["params"]["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2, "{v}");
+    assert_eq!(v["params"]["bestEventsPerSec"], 20);
+    assert_eq!(v["latencies"][1]["ok"], 30, "every event acked");
+    assert_eq!(
+        v["latencies"][0]["ok"], 90,
+        "every event reached every watcher: {v}"
+    );
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn reconnect_scenario_tiny(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let dir = tempdir();
+    let ctx = ctx(&app, &dir).await;
+    let args = reconnect::ReconnectArgs {
+        clients: 8,
+        attempts: 3,
+        timeout_secs: 20,
+        candidates: 2,
+    };
+    let r = reconnect::run(&ctx, args).await.unwrap();
+    assert!(r.all_ok, "{}", r.summary);
+    let v = check_result_file(&dir, "reconnect");
+    assert_eq!(v["latencies"][0]["ok"], 8, "every client came back");
+    assert_eq!(v["params"]["eventsAckedBefore"], 8);
+    assert_eq!(v["params"]["eventsAckedAfter"], 8);
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn autosave_scenario_tiny(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let dir = tempdir();
+    let ctx = ctx(&app, &dir).await;
+    let args = autosave::AutosaveArgs {
+        sessions: 4,
+        questions: 2,
+        rate: 40,
+        duration_secs: 2,
+        max_in_flight: 16,
+        answer_bytes: 64,
+        candidates: 2,
+    };
+    let r = autosave::run(&ctx, args).await.unwrap();
+    assert!(r.all_ok, "{}", r.summary);
+    let v = check_result_file(&dir, "autosave");
+    assert_eq!(v["latencies"][0]["ok"], 80, "every save acknowledged");
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn events_scenario_tiny(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let dir = tempdir();
+    let ctx = ctx(&app, &dir).await;
+    let args = events::EventsArgs {
+        devices: 4,
+        rate: 20,
+        duration_secs: 2,
+        batch: 5,
+        candidates: 2,
+    };
+    let r = events::run(&ctx, args).await.unwrap();
+    assert!(r.all_ok, "{}", r.summary);
+    let v = check_result_file(&dir, "events");
+    assert_eq!(v["latencies"][0]["ok"], 40, "every event acked");
+    assert!(["ws", "ws+http"].contains(&v["params"]["paths"].as_str().unwrap()));
+    assert!(v["params"]["httpProbeStatus"].as_u64().is_some());
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn exam_scenario_tiny(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let dir = tempdir();
+    let ctx = ctx(&app, &dir).await;
+    let args = exam::ExamArgs {
+        candidates: 3,
+        proctors: 2,
+        questions: 2,
+        arrival_secs: 1,
+        exam_secs: 2,
+        heartbeat_ms: 300,
+        event_every: 2,
+        save_every: 1,
+    };
+    let r = exam::run(&ctx, args).await.unwrap();
+    assert!(r.all_ok, "{}", r.summary);
+    let v = check_result_file(&dir, "exam");
+    let by_op = |op: &str| {
+        v["latencies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["op"] == op)
+            .unwrap()["ok"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(by_op("submit"), 3);
+    assert_eq!(by_op("session-ended"), 6, "laptop and phone told");
+    assert_eq!(by_op("proctor saw every submit"), 2);
+    assert!(by_op("event") >= 3 && by_op("heartbeat") >= 6);
     app.stop().await;
 }
 

@@ -1,16 +1,31 @@
 //! The scenarios, one module each, and what they share: the run context and the report.
 
+pub mod autosave;
+pub mod events;
+pub mod exam;
+pub mod fanout;
+pub mod fixture;
 pub mod idle;
+pub mod reconnect;
+pub mod relay;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use signaling::EventId;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use uuid::Uuid;
 
 use crate::api::Api;
 use crate::error::Result;
 use crate::stats::{HubUsage, LatencySummary, Recorder, RunResult};
 use crate::sys;
+use crate::ws::Tx;
 
 /// What every scenario gets.
 pub struct Ctx {
@@ -120,4 +135,126 @@ pub fn report(ctx: &Ctx, m: Measured) -> Result<RunResult> {
     println!("{summary}");
     println!("result: {}  plot: {}", path.display(), svg.display());
     Ok(result)
+}
+
+/// The process-wide origin that intended send times are counted from (they travel inside
+/// signals and event ids as microseconds since it).
+pub fn origin() -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+/// Microseconds from [`origin`] to `t`.
+pub fn micros(t: Instant) -> u64 {
+    t.saturating_duration_since(origin()).as_micros() as u64
+}
+
+/// The instant `us` microseconds after [`origin`].
+pub fn instant_of(us: u64) -> Instant {
+    origin() + Duration::from_micros(us)
+}
+
+/// An open-loop schedule: operation `n` is due at `start + n / rate`, whatever happened to the
+/// earlier ones, and latency counts from that intended time (no coordinated omission).
+pub struct Pacer {
+    start: Instant,
+    rate: f64,
+    n: u64,
+}
+
+impl Pacer {
+    /// `rate` operations per second from now.
+    pub fn new(rate: f64) -> Self {
+        Pacer {
+            start: Instant::now(),
+            rate: rate.max(1e-3),
+            n: 0,
+        }
+    }
+
+    /// Waits until the next operation is due; returns (its index, its intended time).
+    pub async fn next(&mut self) -> (u64, Instant) {
+        let due = self.start + Duration::from_secs_f64(self.n as f64 / self.rate);
+        // A due time in the past must not wait for a timer tick (that would cap the rate).
+        if due > Instant::now() {
+            tokio::time::sleep_until(due).await;
+        }
+        self.n += 1;
+        (self.n - 1, due)
+    }
+
+    /// When the schedule started.
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+}
+
+/// A stop flag shared by a scenario's tasks.
+#[derive(Clone, Default)]
+pub struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    /// Asks every task to stop.
+    pub fn set(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether stop was asked.
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// An event id that carries its intended send time, so whoever receives it (the ack, a
+/// proctor's `session-update`) can compute latency without a shared table: the high half is
+/// this run's tag and a sequence number (unique), the low half the intended time in µs.
+pub fn stamped_event_id(tag: u32, seq: u64, intended: Instant) -> EventId {
+    let hi = (u64::from(tag) << 32) | (seq & 0xffff_ffff);
+    EventId::from_uuid(Uuid::from_u64_pair(hi, micros(intended)))
+}
+
+/// The intended send time inside an id made by [`stamped_event_id`] with `tag`.
+pub fn intended_of(tag: u32, id: &EventId) -> Option<Instant> {
+    let (hi, lo) = id.as_uuid().as_u64_pair();
+    ((hi >> 32) as u32 == tag).then(|| instant_of(lo))
+}
+
+/// A random tag for [`stamped_event_id`].
+pub fn run_tag() -> u32 {
+    (Uuid::new_v4().as_u64_pair().0 >> 32) as u32
+}
+
+/// Drives a socket's sending half from a channel of encoded frames, so several tasks (a
+/// scheduler, the reader echoing) can send on it; closes the socket when every sender is gone.
+pub fn spawn_writer(mut tx: Tx) -> (mpsc::UnboundedSender<String>, JoinHandle<()>) {
+    let (send, mut recv) = mpsc::unbounded_channel::<String>();
+    let task = tokio::spawn(async move {
+        while let Some(text) = recv.recv().await {
+            if tx.send_text(text).await.is_err() {
+                break;
+            }
+        }
+        tx.close().await;
+    });
+    (send, task)
+}
+
+/// Hub CPU between two samples and RSS growth from `rss_from`, for [`Measured::hub`].
+pub fn hub_window(
+    rss_from: Option<sys::ProcSample>,
+    cpu_from: Option<sys::ProcSample>,
+    to: Option<sys::ProcSample>,
+    connections: Option<u64>,
+) -> Option<(sys::ProcSample, sys::ProcSample, Option<u64>)> {
+    match (rss_from, cpu_from, to) {
+        (Some(r), Some(c), Some(t)) => Some((
+            sys::ProcSample {
+                cpu: c.cpu,
+                rss_bytes: r.rss_bytes,
+            },
+            t,
+            connections,
+        )),
+        _ => None,
+    }
 }
