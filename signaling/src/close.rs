@@ -5,6 +5,9 @@
 pub enum CloseCode {
     /// 1009: a frame exceeded the message size limit.
     TooBig,
+    /// 1013 ("try again later", RFC 6455 registry): a store the auth check needs is
+    /// unavailable; the token may well be valid, so reconnect with backoff, do not log in again.
+    TryAgainLater,
     /// 4001: the server is shutting down; reconnect to another instance.
     ShuttingDown,
     /// 4008: the client read too slowly and its outbound queue overflowed.
@@ -29,8 +32,9 @@ pub enum CloseCode {
 
 impl CloseCode {
     /// Every close code, for tests and for clients that map numbers back.
-    pub const ALL: [CloseCode; 11] = [
+    pub const ALL: [CloseCode; 12] = [
         CloseCode::TooBig,
+        CloseCode::TryAgainLater,
         CloseCode::ShuttingDown,
         CloseCode::TooSlow,
         CloseCode::NoPong,
@@ -47,6 +51,7 @@ impl CloseCode {
     pub const fn code(self) -> u16 {
         match self {
             CloseCode::TooBig => 1009,
+            CloseCode::TryAgainLater => 1013,
             CloseCode::ShuttingDown => 4001,
             CloseCode::TooSlow => 4008,
             CloseCode::NoPong => 4012,
@@ -64,6 +69,7 @@ impl CloseCode {
     pub const fn reason(self) -> &'static str {
         match self {
             CloseCode::TooBig => "message too big",
+            CloseCode::TryAgainLater => "try again later",
             CloseCode::ShuttingDown => "server shutting down",
             CloseCode::TooSlow => "too slow to read",
             CloseCode::NoPong => "no pong",
@@ -96,7 +102,7 @@ mod tests {
     #[test]
     fn codes_match_the_contract() {
         let expected = [
-            1009, 4001, 4008, 4012, 4013, 4500, 4501, 4502, 4503, 4504, 4507,
+            1009, 1013, 4001, 4008, 4012, 4013, 4500, 4501, 4502, 4503, 4504, 4507,
         ];
         let actual: Vec<u16> = CloseCode::ALL.iter().map(|c| c.code()).collect();
         assert_eq!(actual, expected);

@@ -64,15 +64,20 @@ fn wire_role(role: TokenRole) -> Role {
 }
 
 async fn verify(state: &AppState, token: &str) -> Result<Admission<Principal>, CloseCode> {
+    // Only a token that is really bad gets 4500 (which tells clients to log in again); a store
+    // that cannot answer gets 1013 so a reconnect storm does not turn into a login storm.
     let caller = crate::http::extract::AuthUser::from_token(state, token)
         .await
-        .map_err(|_| CloseCode::InvalidToken)?;
+        .map_err(|e| match e {
+            crate::error::Error::Unauthenticated { .. } => CloseCode::InvalidToken,
+            _ => CloseCode::TryAgainLater,
+        })?;
     if let Some(session_id) = caller.session_id {
         // A phone's token is bound to one session; once it ended, the phone has no business here.
         match sessions_lookup::by_id(&state.db, session_id).await {
             Ok(Some(f)) if f.is_open => {}
             Ok(_) => return Err(CloseCode::SessionEnded),
-            Err(_) => return Err(CloseCode::ShuttingDown),
+            Err(_) => return Err(CloseCode::TryAgainLater),
         }
     }
     let peer_id = PeerId::new_v4();

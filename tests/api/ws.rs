@@ -734,3 +734,18 @@ async fn a_proctor_that_stops_reading_is_closed_while_others_get_everything_in_o
     assert_no_leaks(&app).await;
     app.stop().await;
 }
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn an_unreachable_store_during_auth_is_try_again_later_not_invalid_token(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let (_, token) = app.user_with_token(UserRole::Proctor).await;
+    app.state.db.close().await;
+    let mut ws = connect(&app).await;
+    send(&mut ws, json!({"type": "auth", "token": token})).await;
+    assert_eq!(closed_with(&mut ws).await, 1013);
+    // A bad token is still 4500.
+    let mut ws = connect(&app).await;
+    send(&mut ws, json!({"type": "auth", "token": "garbage"})).await;
+    assert_eq!(closed_with(&mut ws).await, 4500);
+    app.stop().await;
+}
