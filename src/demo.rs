@@ -174,6 +174,10 @@ pub fn instructions(base: &str, seeded: &Seeded) -> String {
         "Exam:     {DEMO_EXAM_TITLE} (id {})\n",
         seeded.exam_id
     ));
+    out.push_str(&format!(
+        "Pages:    {base}/app/laptop (candidate), {base}/app/proctor (proctor); \
+         the phone opens the {base}/pair link of the laptop's QR code\n"
+    ));
     out.push_str("Accounts:\n");
     for (email, _, password, role) in DEMO_USERS {
         out.push_str(&format!(
