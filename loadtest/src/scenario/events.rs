@@ -13,18 +13,18 @@ use std::time::Duration;
 use clap::Args;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use signaling::{encode_client, ClientMessage, EventReport, EventType, ServerMessage, Severity};
+use signaling::{encode_client, ClientMessage, EventReport, EventType, Severity};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::scenario::fixture::{Fixture, Plan};
 use crate::scenario::{
-    hub_window, intended_of, report, run_tag, spawn_writer, stamped_event_id, Ctx, Measured, Pacer,
+    count_acks, hub_window, report, run_tag, spawn_writer, stamped_event_id, Ctx, Measured, Pacer,
     Stop,
 };
 use crate::stats::{Recorder, RunResult};
-use crate::ws::{Rx, Socket};
+use crate::ws::Socket;
 
 /// Stay under the hub's 20 messages/s per socket.
 const PER_SOCKET_RATE: f64 = 15.0;
@@ -66,28 +66,6 @@ fn report_of(tag: u32, seq: u64, due: Instant) -> EventReport {
         ),
         source: None,
         frame_ref: None,
-    }
-}
-
-async fn device(mut rx: Rx, tag: u32, acked: Arc<AtomicU64>, stop: Stop) -> Recorder {
-    let mut r = Recorder::default();
-    loop {
-        match rx.recv().await {
-            Ok(ServerMessage::EventAck { event_id }) => {
-                if let Some(t) = intended_of(tag, &event_id) {
-                    r.ok(t.elapsed());
-                    acked.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            Ok(ServerMessage::Error { .. }) => r.fail(),
-            Ok(_) => {}
-            Err(_) => {
-                if !stop.is_set() {
-                    r.fail();
-                }
-                return r;
-            }
-        }
     }
 }
 
@@ -164,7 +142,12 @@ async fn measure(ctx: &Ctx, args: &EventsArgs, fx: &Fixture) -> Result<RunResult
         let (out, w) = spawn_writer(tx);
         outs.push(out);
         writers.push(w);
-        readers.push(tokio::spawn(device(rx, tag, acked.clone(), stop.clone())));
+        readers.push(tokio::spawn(count_acks(
+            rx,
+            tag,
+            acked.clone(),
+            stop.clone(),
+        )));
         bar.inc(1);
     }
     bar.finish();

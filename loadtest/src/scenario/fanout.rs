@@ -20,8 +20,8 @@ use tokio::time::Instant;
 use crate::error::{Error, Result};
 use crate::scenario::fixture::{Fixture, Plan};
 use crate::scenario::{
-    hub_window, intended_of, report, run_tag, spawn_writer, stamped_event_id, Ctx, Measured, Pacer,
-    Stop,
+    count_acks, hub_window, intended_of, report, run_tag, spawn_writer, stamped_event_id, Ctx,
+    Measured, Pacer, Stop,
 };
 use crate::stats::{Recorder, RunResult};
 use crate::ws::{Rx, Socket};
@@ -101,29 +101,6 @@ async fn watcher(
                     failed += 1;
                 }
                 return failed;
-            }
-        }
-    }
-}
-
-/// A laptop: counts acks and times them.
-async fn laptop(mut rx: Rx, tag: u32, acked: Arc<AtomicU64>, stop: Stop) -> Recorder {
-    let mut r = Recorder::default();
-    loop {
-        match rx.recv().await {
-            Ok(ServerMessage::EventAck { event_id }) => {
-                if let Some(t) = intended_of(tag, &event_id) {
-                    r.ok(t.elapsed());
-                    acked.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            Ok(ServerMessage::Error { .. }) => r.fail(),
-            Ok(_) => {}
-            Err(_) => {
-                if !stop.is_set() {
-                    r.fail();
-                }
-                return r;
             }
         }
     }
@@ -228,7 +205,12 @@ async fn measure(ctx: &Ctx, args: &FanoutArgs, fx: &Fixture) -> Result<RunResult
         let (out, w) = spawn_writer(tx);
         outs.push(out);
         writers.push(w);
-        laptops.push(tokio::spawn(laptop(rx, tag, acked.clone(), stop.clone())));
+        laptops.push(tokio::spawn(count_acks(
+            rx,
+            tag,
+            acked.clone(),
+            stop.clone(),
+        )));
     }
 
     let cpu_before = ctx.sample();

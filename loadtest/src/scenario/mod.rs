@@ -258,3 +258,32 @@ pub fn hub_window(
         _ => None,
     }
 }
+
+/// A device's reader: times every `event-ack` from the event's intended send time (its id
+/// carries it), counts acks, and counts errors and unexpected ends as failures.
+pub async fn count_acks(
+    mut rx: crate::ws::Rx,
+    tag: u32,
+    acked: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: Stop,
+) -> Recorder {
+    let mut r = Recorder::default();
+    loop {
+        match rx.recv().await {
+            Ok(signaling::ServerMessage::EventAck { event_id }) => {
+                if let Some(t) = intended_of(tag, &event_id) {
+                    r.ok(t.elapsed());
+                    acked.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Ok(signaling::ServerMessage::Error { .. }) => r.fail(),
+            Ok(_) => {}
+            Err(_) => {
+                if !stop.is_set() {
+                    r.fail();
+                }
+                return r;
+            }
+        }
+    }
+}
