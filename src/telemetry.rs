@@ -33,6 +33,16 @@ pub fn init_logging(format: LogFormat) {
     };
 }
 
+/// Logging for tests: through libtest's capture, so a passing test prints nothing and a failing
+/// one shows its logs. `RUST_LOG` filters (default `warn`).
+pub fn init_test_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
 /// The process's Prometheus recorder, installed on first use.
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();

@@ -64,7 +64,7 @@ pub async fn spawn_app_with_store(
     store: Option<proctor_hub::events::SharedStore>,
     tweak: impl FnOnce(&mut Config),
 ) -> TestApp {
-    proctor_hub::telemetry::init_logging(proctor_hub::telemetry::LogFormat::Text);
+    proctor_hub::telemetry::init_test_logging();
     let mut config = test_config();
     tweak(&mut config);
     let shutdown = CancellationToken::new();
