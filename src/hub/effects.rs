@@ -94,6 +94,7 @@ async fn flush(
 async fn apply(state: &AppState, effect: Effect) {
     let result = match effect {
         Effect::SystemEvent {
+            at,
             session_id,
             event_type,
             severity,
@@ -101,7 +102,7 @@ async fn apply(state: &AppState, effect: Effect) {
         } => {
             system_events::record(
                 state,
-                &SystemEvent::new(session_id, event_type, severity, meta),
+                &SystemEvent::new(session_id, event_type, severity, meta).at(at),
             )
             .await
         }

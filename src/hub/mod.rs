@@ -218,6 +218,8 @@ impl HubHandle {
 pub enum Effect {
     /// Record a SYSTEM event for a session.
     SystemEvent {
+        /// When the hub noticed it (the event's timestamp; the store work may run later).
+        at: chrono::DateTime<chrono::Utc>,
         /// The session.
         session_id: Uuid,
         /// UPPER_SNAKE type.
@@ -510,6 +512,7 @@ impl Hub {
                     o.outbox.close_with(CloseCode::Replaced);
                 }
                 self.effect(Effect::SystemEvent {
+                    at: chrono::Utc::now(),
                     session_id: session,
                     event_type: "DUPLICATE_CONNECTION",
                     severity: 3,
@@ -878,6 +881,7 @@ impl Hub {
             sessions.dedup();
             for session in sessions {
                 self.effect(Effect::SystemEvent {
+                    at: chrono::Utc::now(),
                     session_id: session,
                     event_type: "TELEMETRY_GAP",
                     severity: 1,
@@ -901,6 +905,7 @@ impl Hub {
         let severity: u8 = if state == DeviceState::Lost { 4 } else { 1 };
         if let Some(event_type) = event_type {
             self.effect(Effect::SystemEvent {
+                at: chrono::Utc::now(),
                 session_id: session,
                 event_type,
                 severity: i16::from(severity),
@@ -1092,6 +1097,7 @@ impl Hub {
             session_id: session,
         });
         self.effect(Effect::SystemEvent {
+            at: chrono::Utc::now(),
             session_id: session,
             event_type: "MOBILE_PAIRING_REJECTED",
             severity: 2,

@@ -24,6 +24,8 @@ pub struct SystemEvent {
     pub severity: i16,
     /// Details.
     pub meta: Option<Value>,
+    /// When it happened (its `timestamp`); the hub's detection time, not the time of writing.
+    pub occurred_at: chrono::DateTime<Utc>,
 }
 
 impl SystemEvent {
@@ -40,7 +42,14 @@ impl SystemEvent {
             event_type,
             severity,
             meta,
+            occurred_at: Utc::now(),
         }
+    }
+
+    /// The same event, stamped with when the hub noticed it.
+    pub fn at(mut self, at: chrono::DateTime<Utc>) -> Self {
+        self.occurred_at = at;
+        self
     }
 }
 
@@ -60,7 +69,7 @@ async fn to_new_event(state: &AppState, event: &SystemEvent) -> Result<Option<Ne
         source: Source::System,
         event_type: event.event_type.to_string(),
         severity: event.severity,
-        timestamp: now,
+        timestamp: to_millis(event.occurred_at),
         received_at: now,
         meta: event.meta.clone(),
         frame_ref: None,

@@ -550,7 +550,7 @@ async fn heartbeat_loss_reaches_the_proctor_within_the_ttl(pool: PgPool) {
     assert_eq!(back["liveness"]["laptop"], "ONLINE");
     assert_eq!(back["lastEvent"]["eventType"], "LAPTOP_RECONNECTED");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let types: Vec<String> = sqlx::query_scalar("SELECT event_type FROM proctoring_events WHERE session_id = $1 AND source = 'SYSTEM' ORDER BY received_at")
+    let types: Vec<String> = sqlx::query_scalar("SELECT event_type FROM proctoring_events WHERE session_id = $1 AND source = 'SYSTEM' ORDER BY \"timestamp\"")
         .bind(session)
         .fetch_all(&app.state.db)
         .await
