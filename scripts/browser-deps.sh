@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the browser test (tests/api/browser.rs → tests/browser/run.mjs) needs:
+# Installs what the browser test (tests/browser_relay.rs → tests/browser/run.mjs) needs:
 # Debian's chromium and node, and playwright-core from tests/browser/package-lock.json.
 # Idempotent.
 set -euo pipefail

@@ -20,6 +20,8 @@ pub const SECRET: &str = "test-secret-test-secret-test-secret-0123";
 pub struct TestApp {
     pub addr: SocketAddr,
     /// The media relay's UDP address.
+    /// The relay's UDP address (read by the browser test binary, which shares this file).
+    #[allow(dead_code)]
     pub media_addr: Option<SocketAddr>,
     pub state: AppState,
     pub client: reqwest::Client,

@@ -2,7 +2,6 @@
 //! (`#[sqlx::test]`) and a unique Redis key prefix per test.
 
 mod auth;
-mod browser;
 mod event_store;
 mod events;
 mod exams;

@@ -19,7 +19,7 @@ const FLAGS = [
 ];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function until(what, fn, ms = 20000) {
+async function until(what, fn, ms = 45000) {
   const end = Date.now() + ms;
   let last;
   while (Date.now() < end) {

@@ -1,5 +1,6 @@
 //! Headless Chromium against the relay (MEDIA.md, test 3): runs `tests/browser/run.mjs`
-//! against a hub on port 0. Needs Debian's `chromium` and `npm ci` in `tests/browser`
+//! against a hub on port 0. A test binary of its own, so the browser's encoders and decoders do
+//! not share the two cores with the API tests running in parallel. Needs Debian's `chromium` and `npm ci` in `tests/browser`
 //! (`scripts/browser-deps.sh`, run by `scripts/test.sh`); without them this test fails, it does
 //! not skip.
 
@@ -11,8 +12,11 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-use crate::helpers::new_session;
-use crate::helpers::spawn_app;
+#[allow(dead_code)]
+#[path = "api/helpers.rs"]
+mod helpers;
+
+use helpers::{new_session, spawn_app};
 
 #[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
 async fn chromium_laptop_phone_and_proctors_through_the_relay(pool: PgPool) {
