@@ -24,7 +24,7 @@ const SESSIONS: usize = 200;
 fn event(session: Uuid, exam: Uuid, candidate: Uuid, i: usize) -> NewEvent {
     let now = Utc::now();
     NewEvent {
-        id: Uuid::new_v4(),
+        id: Uuid::now_v7(),
         event_id: Uuid::new_v4(),
         session_id: session,
         exam_id: exam,

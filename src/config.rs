@@ -96,6 +96,8 @@ pub struct EventsConfig {
     pub batch_max: usize,
     /// How long the ingest waits for more events before a write that is not full.
     pub linger: Duration,
+    /// Event writes in flight at once (writer lanes, each session's events in one lane).
+    pub writers: usize,
     /// How long a producer waits for its ack before 503 (its events may still be stored).
     pub ack_timeout: Duration,
     /// Most events in one `POST /sessions/{id}/events`.
@@ -237,6 +239,7 @@ struct FileConfig {
     event_buffer: Option<usize>,
     event_batch_max: Option<usize>,
     event_linger_ms: Option<u64>,
+    event_writers: Option<usize>,
     event_ack_timeout_ms: Option<u64>,
     events_per_request: Option<usize>,
     artifact_master_key: Option<String>,
@@ -613,6 +616,7 @@ fn events_config(f: &FileConfig, env: &dyn Env, demo: bool) -> Result<EventsConf
         buffer: num("HUB_EVENT_BUFFER", f.event_buffer, 100_000)?,
         batch_max: num("HUB_EVENT_BATCH_MAX", f.event_batch_max, 2_000)?,
         linger: millis("HUB_EVENT_LINGER_MS", f.event_linger_ms, 2)?,
+        writers: num("HUB_EVENT_WRITERS", f.event_writers, 3)?,
         ack_timeout: millis("HUB_EVENT_ACK_TIMEOUT_MS", f.event_ack_timeout_ms, 10_000)?,
         per_request: num("HUB_EVENTS_PER_REQUEST", f.events_per_request, 500)?,
         artifact_master_key,

@@ -149,7 +149,7 @@ impl AppState {
             &tasks,
             shutdown.clone(),
         );
-        let ingest = Ingest::new(config.events.buffer);
+        let ingest = Ingest::new(config.events.buffer, config.events.writers);
         let artifacts = Artifacts::open(
             &config.events.artifact_storage,
             config.events.artifact_master_key.clone(),

@@ -1,8 +1,11 @@
 //! The batched ingest: every producer (WebSocket `event`, HTTP batches, the hub's SYSTEM
-//! events) hands validated events to one bounded buffer; one writer task drains it in
-//! multi-row writes (whatever accumulated while the previous write was in flight, after a
-//! short linger) and acknowledges each producer through a oneshot only after the write
-//! committed. When the store is down the writer retries the same batch with backoff while the
+//! events) hands validated events to one bounded buffer, split into writer lanes by session;
+//! each lane's writer task drains its queue in multi-row writes (whatever accumulated while
+//! its previous write was in flight, after a short linger) and acknowledges each producer
+//! through a oneshot only after the write committed. Several lanes keep several writes in
+//! flight, so Postgres works on one batch while another waits for its WAL flush; a session
+//! always maps to the same lane, so one session's events commit in the order they were
+//! submitted (the live scoring relies on it). When the store is down the writer retries the same batch with backoff while the
 //! buffer fills up to its bound; beyond the bound producers are refused at once
 //! ([`IngestError::Full`], 503 `EVENT_STORE_UNAVAILABLE`). Nothing acknowledged is ever
 //! dropped, because nothing is acknowledged before it is stored.
@@ -46,6 +49,8 @@ pub struct IngestOptions {
     pub capacity: usize,
     /// Most events per write.
     pub max_batch: usize,
+    /// Writes in flight at once (writer lanes; a session always uses the same one).
+    pub writers: usize,
     /// How long the writer waits for more events before a write that is not full.
     pub linger: Duration,
     /// First retry delay after a failed write (doubles up to `max_backoff`).
@@ -59,6 +64,7 @@ impl Default for IngestOptions {
         IngestOptions {
             capacity: 100_000,
             max_batch: 2_000,
+            writers: 3,
             linger: Duration::from_millis(2),
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(2),
@@ -71,16 +77,56 @@ struct Pending {
     ack: Option<oneshot::Sender<Ack>>,
 }
 
-struct Shared {
+/// One writer's queue.
+struct Lane {
     /// Submitted, not yet taken by the writer. A std mutex: held for pushes and pops only,
     /// never across an `.await`.
     queue: Mutex<VecDeque<Pending>>,
-    /// Events queued or being written; bounded by `capacity`.
+    /// Wakes the writer.
+    wake: Notify,
+}
+
+impl Lane {
+    fn new() -> Self {
+        Lane {
+            queue: Mutex::new(VecDeque::new()),
+            wake: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Pending>> {
+        self.queue
+            .lock()
+            .expect("the ingest queue lock is never held across a panic")
+    }
+
+    /// Takes whole submissions up to `max` events (at least one submission).
+    fn take(&self, max: usize) -> Vec<Pending> {
+        let mut queue = self.lock();
+        let mut taken = Vec::new();
+        let mut n = 0;
+        while let Some(front) = queue.front() {
+            if n > 0 && n + front.events.len() > max {
+                break;
+            }
+            n += front.events.len();
+            taken.extend(queue.pop_front());
+        }
+        taken
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+}
+
+struct Shared {
+    /// The writers' queues; a session's events always go to the same one.
+    lanes: Vec<Lane>,
+    /// Events queued or being written, over all lanes; bounded by `capacity`.
     held: AtomicUsize,
     /// The bound.
     capacity: usize,
-    /// Wakes the writer.
-    wake: Notify,
     /// False while the store is failing (for readiness and metrics).
     healthy: AtomicBool,
 }
@@ -92,17 +138,25 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// An ingest holding at most `capacity` events.
-    pub fn new(capacity: usize) -> Self {
+    /// An ingest holding at most `capacity` events, written by `writers` lanes (give
+    /// [`run`] the same number in its options).
+    pub fn new(capacity: usize, writers: usize) -> Self {
         Ingest {
             shared: Arc::new(Shared {
-                queue: Mutex::new(VecDeque::new()),
+                lanes: (0..writers.max(1)).map(|_| Lane::new()).collect(),
                 held: AtomicUsize::new(0),
                 capacity: capacity.max(1),
-                wake: Notify::new(),
                 healthy: AtomicBool::new(true),
             }),
         }
+    }
+
+    /// The lane of a submission: by its (first) event's session. Every producer submits the
+    /// events of one session at a time.
+    fn lane(&self, events: &[NewEvent]) -> &Lane {
+        let lanes = &self.shared.lanes;
+        let key = events.first().map_or(0, |e| e.session_id.as_u64_pair().1);
+        &lanes[(key % lanes.len() as u64) as usize]
     }
 
     fn reserve(&self, n: usize) -> Result<(), IngestError> {
@@ -120,12 +174,13 @@ impl Ingest {
     }
 
     fn push(&self, events: Vec<NewEvent>, ack: Option<oneshot::Sender<Ack>>) {
-        self.shared
-            .queue
-            .lock()
-            .expect("the ingest queue lock is never held across a panic")
-            .push_back(Pending { events, ack });
-        self.shared.wake.notify_one();
+        debug_assert!(
+            events.iter().all(|e| e.session_id == events[0].session_id),
+            "one session per submission keeps each session in one lane"
+        );
+        let lane = self.lane(&events);
+        lane.lock().push_back(Pending { events, ack });
+        lane.wake.notify_one();
     }
 
     /// Queues `events`; the receiver gets the ack after the write committed. Refused at once
@@ -170,37 +225,11 @@ impl Ingest {
     pub fn healthy(&self) -> bool {
         self.shared.healthy.load(Ordering::Acquire)
     }
-
-    /// Takes whole submissions up to `max` events (at least one submission).
-    fn take(&self, max: usize) -> Vec<Pending> {
-        let mut queue = self
-            .shared
-            .queue
-            .lock()
-            .expect("the ingest queue lock is never held across a panic");
-        let mut taken = Vec::new();
-        let mut n = 0;
-        while let Some(front) = queue.front() {
-            if n > 0 && n + front.events.len() > max {
-                break;
-            }
-            n += front.events.len();
-            taken.extend(queue.pop_front());
-        }
-        taken
-    }
-
-    fn is_empty(&self) -> bool {
-        self.shared
-            .queue
-            .lock()
-            .expect("the ingest queue lock is never held across a panic")
-            .is_empty()
-    }
 }
 
-/// Runs the writer until `shutdown`; then makes one last attempt to write what is held.
-/// New events (after deduplication) go to `committed`, in commit order.
+/// Runs the writers (one per lane) until `shutdown`; then each makes one last attempt to
+/// write what it holds. New events (after deduplication) go to `committed`, each session's in
+/// commit order.
 pub async fn run(
     ingest: Ingest,
     store: SharedStore,
@@ -208,34 +237,40 @@ pub async fn run(
     committed: mpsc::Sender<Vec<NewEvent>>,
     shutdown: CancellationToken,
 ) {
+    let writers = (0..ingest.shared.lanes.len())
+        .map(|lane| lane_writer(&ingest, lane, &store, &options, &committed, &shutdown));
+    futures::future::join_all(writers).await;
+}
+
+async fn lane_writer(
+    ingest: &Ingest,
+    lane: usize,
+    store: &SharedStore,
+    options: &IngestOptions,
+    committed: &mpsc::Sender<Vec<NewEvent>>,
+    shutdown: &CancellationToken,
+) {
+    let queue = &ingest.shared.lanes[lane];
     loop {
-        if ingest.is_empty() {
+        if queue.is_empty() {
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = ingest.shared.wake.notified() => {}
+                () = queue.wake.notified() => {}
             }
         }
         if ingest.held() < options.max_batch && !options.linger.is_zero() {
             tokio::time::sleep(options.linger).await;
         }
-        let batch = ingest.take(options.max_batch);
+        let batch = queue.take(options.max_batch);
         if batch.is_empty() {
             continue;
         }
-        write(
-            &ingest,
-            &store,
-            &options,
-            batch,
-            &committed,
-            Some(&shutdown),
-        )
-        .await;
+        write(ingest, store, options, batch, committed, Some(shutdown)).await;
     }
     // Shutdown: one last attempt for what is held; whatever fails is not acknowledged.
-    while !ingest.is_empty() {
-        let batch = ingest.take(options.max_batch);
-        write(&ingest, &store, &options, batch, &committed, None).await;
+    while !queue.is_empty() {
+        let batch = queue.take(options.max_batch);
+        write(ingest, store, options, batch, committed, None).await;
     }
 }
 
@@ -377,10 +412,14 @@ mod tests {
     }
 
     fn event(id: Uuid) -> NewEvent {
+        event_of(Uuid::nil(), id)
+    }
+
+    fn event_of(session: Uuid, id: Uuid) -> NewEvent {
         NewEvent {
             id: Uuid::new_v4(),
             event_id: id,
-            session_id: Uuid::nil(),
+            session_id: session,
             exam_id: Uuid::nil(),
             candidate_id: Uuid::nil(),
             source: Source::Laptop,
@@ -397,6 +436,7 @@ mod tests {
         IngestOptions {
             capacity,
             max_batch: 100,
+            writers: 3,
             linger: Duration::from_millis(1),
             min_backoff: Duration::from_millis(5),
             max_backoff: Duration::from_millis(20),
@@ -406,7 +446,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_producers_are_batched_and_deduplicated() {
         let store = Arc::new(Memory::default());
-        let ingest = Ingest::new(10_000);
+        let ingest = Ingest::new(10_000, 3);
         let (tx, mut rx) = mpsc::channel(1024);
         let stop = CancellationToken::new();
         let writer = tokio::spawn(run(
@@ -420,18 +460,20 @@ mod tests {
         let mut producers = Vec::new();
         for chunk in ids.chunks(10) {
             let (ingest, chunk) = (ingest.clone(), chunk.to_vec());
+            // Producers of many sessions, so every lane writes.
+            let session = Uuid::new_v4();
             producers.push(tokio::spawn(async move {
                 // Each producer sends its events twice: the retry stores nothing.
                 let first = ingest
                     .append(
-                        chunk.iter().map(|i| event(*i)).collect(),
+                        chunk.iter().map(|i| event_of(session, *i)).collect(),
                         Duration::from_secs(5),
                     )
                     .await
                     .unwrap();
                 let again = ingest
                     .append(
-                        chunk.iter().map(|i| event(*i)).collect(),
+                        chunk.iter().map(|i| event_of(session, *i)).collect(),
                         Duration::from_secs(5),
                     )
                     .await
@@ -462,7 +504,7 @@ mod tests {
     async fn outage_buffers_up_to_the_bound_and_flushes_on_recovery() {
         let store = Arc::new(Memory::default());
         store.down.store(true, Ordering::SeqCst);
-        let ingest = Ingest::new(50);
+        let ingest = Ingest::new(50, 3);
         let (tx, _rx) = mpsc::channel(1024);
         let stop = CancellationToken::new();
         let writer = tokio::spawn(run(

@@ -60,7 +60,9 @@ impl Source {
 /// A validated event ready to be stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
-    /// Row id, chosen at ingest; the tie-break of the `(timestamp, id)` order.
+    /// Row id, a UUIDv7 chosen at ingest: time-ordered, so rows append to the primary-key
+    /// index instead of landing on random pages, and `(timestamp, id)` ties break in arrival
+    /// order.
     pub id: Uuid,
     /// The producer's idempotency key.
     pub event_id: Uuid,

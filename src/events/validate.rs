@@ -170,7 +170,7 @@ pub fn from_json(
         }
     };
     Ok(NewEvent {
-        id: Uuid::new_v4(),
+        id: Uuid::now_v7(),
         event_id,
         session_id: session.id,
         exam_id: session.exam_id,

@@ -64,7 +64,7 @@ pub async fn accept(
     };
     let event_id = event.event_id;
     let stored = NewEvent {
-        id: Uuid::new_v4(),
+        id: Uuid::now_v7(),
         event_id: event_id.as_uuid(),
         session_id,
         exam_id,

@@ -98,7 +98,7 @@ enum Command {
         oneshot::Sender<Result<ServerMessage, JoinError>>,
     ),
     Leave(PeerId, Uuid),
-    Signal(PeerId, Signal, oneshot::Sender<Result<(), SignalError>>),
+    Signal(PeerId, Signal),
     Subscribe(PeerId, Subscribe, oneshot::Sender<Result<(), SignalError>>),
     Heartbeat(PeerId),
     Watch(PeerId, Uuid, Vec<SessionView>),
@@ -162,10 +162,8 @@ impl HubHandle {
     }
 
     /// Relays a signal to a peer of the same room, stamping `from`.
-    pub async fn signal(&self, peer: PeerId, signal: Signal) -> Result<(), SignalError> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Command::Signal(peer, signal, tx)).await;
-        rx.await.unwrap_or(Err(SignalError::NotInRoom))
+    pub async fn signal(&self, peer: PeerId, signal: Signal) {
+        self.send(Command::Signal(peer, signal)).await;
     }
 
     /// A proctor chooses which of a room's tracks the relay sends it.
@@ -443,8 +441,10 @@ impl Hub {
                 let _ = reply.send(self.join(peer, facts));
             }
             Command::Leave(peer, room) => self.leave(peer, room),
-            Command::Signal(peer, signal, reply) => {
-                let _ = reply.send(self.signal(peer, signal));
+            Command::Signal(peer, signal) => {
+                if let Err(e) = self.signal(peer, signal) {
+                    self.refuse(peer, e);
+                }
             }
             Command::Subscribe(peer, sub, reply) => {
                 let _ = reply.send(self.subscribe(peer, sub));
@@ -469,6 +469,31 @@ impl Hub {
                 });
             }
         }
+    }
+
+    /// Answers a refused `signal` on the sender's own socket: a forbidden one closes it (4507),
+    /// the others get an `error` frame. The socket does not wait for the verdict, so a relayed
+    /// signal costs its sender no round trip through the hub.
+    fn refuse(&self, peer: PeerId, e: SignalError) {
+        let Some(p) = self.peers.get(&peer) else {
+            return;
+        };
+        let (code, message) = match e {
+            SignalError::NotInRoom | SignalError::NotAllowed => {
+                p.outbox.close_with(CloseCode::Forbidden);
+                return;
+            }
+            SignalError::UnknownPeer => ("PEER_NOT_FOUND", "no such peer in this room"),
+            SignalError::NoRelay => (
+                "RELAY_UNAVAILABLE",
+                "the media relay is not enabled on this hub or is overloaded",
+            ),
+            SignalError::MediaForbidden => (
+                "MEDIA_FORBIDDEN",
+                "this role may not do that with the media relay",
+            ),
+        };
+        p.outbox.push(encode(&ServerMessage::error(code, message)));
     }
 
     /// The routing seam: hands an encoded frame to a peer's socket.
@@ -958,6 +983,12 @@ impl Hub {
                 laptop: device_state(self.liveness.state(key(id, Device::Laptop))),
                 mobile: device_state(self.liveness.state(key(id, Device::Mobile))),
             };
+            // The last event is the hub's too: keep what it saw go by.
+            if view.last_event.is_none() {
+                if let Some((_, known)) = self.views.get(&id) {
+                    view.last_event.clone_from(&known.last_event);
+                }
+            }
             self.views.insert(id, (exam, view.clone()));
             sessions.push(view);
         }

@@ -6,17 +6,20 @@ use uuid::Uuid;
 
 use crate::audit::{self, AuditEntry};
 use crate::error::Error;
+use crate::events::policy::Policy;
 use crate::state::{AppState, HubSignal};
 
 /// The sessions of `exam`, or `None` when the exam does not exist.
 pub async fn snapshot(state: &AppState, exam: Uuid) -> Result<Option<Vec<SessionView>>, Error> {
-    let exists: Option<bool> = sqlx::query_scalar("SELECT true FROM exams WHERE id = $1")
-        .bind(exam)
-        .fetch_optional(&state.db)
-        .await?;
-    if exists.is_none() {
+    let policy: Option<Option<serde_json::Value>> =
+        sqlx::query_scalar("SELECT proctoring_policy FROM exams WHERE id = $1")
+            .bind(exam)
+            .fetch_optional(&state.db)
+            .await?;
+    let Some(policy) = policy else {
         return Ok(None);
-    }
+    };
+    let flag_at = Policy::from_stored(exam, policy.as_ref()).flag_at;
     let rows: Vec<(Uuid, Uuid, String, f64)> = sqlx::query_as(
         "SELECT id, candidate_id, status::text, violation_score FROM sessions
           WHERE exam_id = $1 ORDER BY started_at, id",
@@ -40,7 +43,7 @@ pub async fn snapshot(state: &AppState, exam: Uuid) -> Result<Option<Vec<Session
                     mobile: DeviceState::Unknown,
                 },
                 last_event: None,
-                flagged: None,
+                flagged: flag_at.map(|f| score >= f),
                 candidate_id: Some(UserId::from_uuid(candidate)),
             })
             .collect(),

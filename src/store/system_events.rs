@@ -61,7 +61,7 @@ async fn to_new_event(state: &AppState, event: &SystemEvent) -> Result<Option<Ne
     };
     let now = to_millis(Utc::now());
     Ok(Some(NewEvent {
-        id: Uuid::new_v4(),
+        id: Uuid::now_v7(),
         event_id: event.event_id,
         session_id: facts.id,
         exam_id: facts.exam_id,

@@ -278,20 +278,11 @@ async fn handle(
             state.hub.leave(peer, l.room_id.as_uuid()).await;
             Action::Nothing
         }
-        ClientMessage::Signal(s) => match state.hub.signal(peer, s).await {
-            Ok(()) => Action::Nothing,
-            Err(SignalError::NotInRoom) => conn.close(CloseCode::Forbidden),
-            Err(SignalError::UnknownPeer) => error("PEER_NOT_FOUND", "no such peer in this room"),
-            Err(SignalError::NotAllowed) => conn.close(CloseCode::Forbidden),
-            Err(SignalError::NoRelay) => error(
-                "RELAY_UNAVAILABLE",
-                "the media relay is not enabled on this hub or is overloaded",
-            ),
-            Err(SignalError::MediaForbidden) => error(
-                "MEDIA_FORBIDDEN",
-                "this role may not do that with the media relay",
-            ),
-        },
+        ClientMessage::Signal(s) => {
+            // Refusals come back through the outbox (an `error` frame or a 4507 close).
+            state.hub.signal(peer, s).await;
+            Action::Nothing
+        }
         ClientMessage::Subscribe(sub) => match state.hub.subscribe(peer, sub).await {
             Ok(()) => Action::Nothing,
             Err(SignalError::NotInRoom) => conn.close(CloseCode::Forbidden),

@@ -281,3 +281,36 @@ macro_rules! conformance {
 conformance!(append_is_idempotent_by_event_id);
 conformance!(queries_filter_page_and_order);
 conformance!(scoring_inputs_and_retention);
+
+/// Postgres only: deleting sessions deletes their events, as the foreign key's cascade did before it was dropped for ingest speed, and the
+/// ingest never stores events of a session that does not exist.
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn postgres_events_follow_their_session(pool: PgPool) {
+    let store = PgEventStore::new(pool.clone());
+    let a = session_in(&pool).await;
+    let b = session_in(&pool).await;
+    let batch: Vec<NewEvent> = (0..5)
+        .flat_map(|i| {
+            [
+                ev(a, i, "TAB_HIDDEN", Source::Laptop),
+                ev(b, i, "TAB_HIDDEN", Source::Laptop),
+            ]
+        })
+        .collect();
+    assert_eq!(store.append(&batch).await.unwrap().len(), 10);
+    sqlx::query("DELETE FROM sessions WHERE id = $1")
+        .bind(a.0)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(store.counts(a.0).await.unwrap().total, 0);
+    assert_eq!(store.counts(b.0).await.unwrap().total, 5);
+    // Events of a session that is gone are not stored (and not acknowledged as new).
+    let orphan = [ev(a, 9, "TAB_HIDDEN", Source::Laptop)];
+    assert!(store.append(&orphan).await.unwrap().is_empty());
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM proctoring_events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 5, "only b's events are left");
+}

@@ -641,6 +641,18 @@ async fn watchers_see_every_event_live_with_score_and_flag(pool: PgPool) {
     let u = recv_type(&mut watcher, "session-update").await;
     assert_eq!(u["lastEvent"]["eventId"], id.to_string());
     assert_eq!(u["violationScore"], 8.0);
+    // A proctor who starts watching now sees the flag and the last event in the snapshot.
+    let (_, late) = app
+        .user_with_token(proctor_hub::model::UserRole::Proctor)
+        .await;
+    let (mut late, _) = authed(&app, &late).await;
+    send(&mut late, json!({"type": "watch", "examId": exam})).await;
+    let snapshot = recv_type(&mut late, "session-snapshot").await;
+    let view = &snapshot["sessions"][0];
+    assert_eq!(view["sessionId"], session.to_string());
+    assert_eq!(view["violationScore"], 8.0);
+    assert_eq!(view["flagged"], json!(true));
+    assert_eq!(view["lastEvent"]["eventId"], id.to_string());
     app.stop().await;
 }
 
