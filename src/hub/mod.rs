@@ -120,12 +120,16 @@ pub struct HubStats {
     pub devices: usize,
     /// Exams with at least one watcher.
     pub watched_exams: usize,
+    /// What the media relay holds (zero when no relay runs).
+    pub relay: relay::RelayStats,
 }
 
 /// The sockets' way to the hub. Cheap to clone.
 #[derive(Clone)]
 pub struct HubHandle {
     tx: mpsc::Sender<Command>,
+    /// The media relay, asked for its counts by [`HubHandle::stats`].
+    relay: Option<RelayHandle>,
 }
 
 impl HubHandle {
@@ -203,11 +207,16 @@ impl HubHandle {
         self.send(Command::TelemetryGap(started)).await;
     }
 
-    /// Current counts.
+    /// Current counts, the media relay's included (asked after the hub's, so a leave the hub
+    /// already passed on to the relay is reflected).
     pub async fn stats(&self) -> HubStats {
         let (tx, rx) = oneshot::channel();
         self.send(Command::Stats(tx)).await;
-        rx.await.unwrap_or_default()
+        let mut stats = rx.await.unwrap_or_default();
+        if let Some(relay) = &self.relay {
+            stats.relay = relay.stats().await;
+        }
+        stats
     }
 }
 
@@ -304,12 +313,12 @@ pub fn new(
         liveness: rooms::Liveness::with_heartbeat_interval(heartbeat_interval),
         origin: Instant::now(),
         ice,
-        relay,
+        relay: relay.clone(),
         relay_events,
         effects,
         rx,
     };
-    (HubHandle { tx }, hub, effects_rx)
+    (HubHandle { tx, relay }, hub, effects_rx)
 }
 
 fn encode(msg: &ServerMessage) -> Arc<str> {
@@ -466,6 +475,7 @@ impl Hub {
                     rooms: self.rooms.room_count(),
                     devices: self.devices.len(),
                     watched_exams: self.watchers.len(),
+                    relay: relay::RelayStats::default(),
                 });
             }
         }

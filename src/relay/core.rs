@@ -16,7 +16,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
-use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid, Rid};
+use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid, Rid};
 use str0m::net::{Protocol, Receive, Transmit};
 use str0m::{Candidate, Event as RtcEvent, Input, Output, Rtc};
 use uuid::Uuid;
@@ -34,6 +34,8 @@ pub struct RelayConfig {
     pub send_buffer_video: usize,
     /// How often str0m reports per-track statistics (NACK counts for metrics).
     pub stats_interval: Duration,
+    /// How often each room's forwarded bitrate is computed (`relay_room_bitrate_bps`).
+    pub bitrate_interval: Duration,
 }
 
 impl Default for RelayConfig {
@@ -43,6 +45,7 @@ impl Default for RelayConfig {
             keyframe_interval: Duration::from_secs(1),
             send_buffer_video: 1000,
             stats_interval: Duration::from_secs(1),
+            bitrate_interval: Duration::from_secs(1),
         }
     }
 }
@@ -62,6 +65,8 @@ pub struct RelayStats {
     pub routes: usize,
     /// Subscriptions (track × subscriber), including ones being negotiated or stopped.
     pub subscriptions: usize,
+    /// Rooms with a forwarded-bitrate meter (`relay_room_bitrate_bps`); removed with the room.
+    pub metered_rooms: usize,
 }
 
 /// Cumulative counters since start, for tests (the same numbers go to `metrics`).
@@ -94,6 +99,12 @@ struct Out {
     state: OutState,
     /// The simulcast RID currently forwarded (switched on keyframes only).
     rid: Option<Rid>,
+    /// Added to the publisher's RTP time (in its clock's ticks) before writing to this
+    /// subscriber. Zero until a simulcast switch: simulcast layers are separate RTP streams
+    /// with their own timestamp origins, so the new layer is rebased to continue the old one.
+    offset: i64,
+    /// The last time written to this subscriber (ticks) and when its packet arrived.
+    last: Option<(u64, Instant)>,
     /// Last cumulative NACK count str0m reported for this mid.
     nacks: u64,
 }
@@ -162,6 +173,17 @@ struct Track {
     source: Source,
     subscribers: HashSet<PeerKey>,
     throttles: HashMap<Option<Rid>, Throttle>,
+    /// The simulcast RIDs the publisher declared for this track (empty without simulcast).
+    rids: Vec<Rid>,
+}
+
+/// Bytes forwarded to a room's subscribers, sampled into a bitrate every `bitrate_interval`.
+#[derive(Debug, Default, Clone, Copy)]
+struct RoomMeter {
+    /// Bytes since the last sample.
+    bytes: u64,
+    /// The last sampled bitrate, bits per second.
+    bps: u64,
 }
 
 /// The relay's whole state. See the module docs.
@@ -182,12 +204,72 @@ pub struct Relay {
     transmits: Vec<Transmit>,
     events: Vec<Event>,
     counters: RelayCounters,
+    /// Forwarded bytes per room with media peers; an entry goes with its room.
+    meters: HashMap<Uuid, RoomMeter>,
+    /// When the meters were last sampled; `None` while no room is metered.
+    sampled: Option<Instant>,
+    /// Test-only fault injection: the next call into these peers' connections panics.
+    #[cfg(test)]
+    faults: HashSet<PeerKey>,
 }
 
 fn rid_layer(rid: Rid) -> Layer {
     match &*rid {
         "l" | "q" | "lo" | "low" => Layer::Low,
         _ => Layer::High,
+    }
+}
+
+/// How full a RID's resolution is, among the conventional names: `f`/`h`/`q` (full, half,
+/// quarter: Chrome's examples) and `h`/`m`/`l` (high, mid, low).
+fn rid_rank(rid: Rid) -> u8 {
+    match &*rid {
+        "f" | "full" | "hi" | "high" => 3,
+        "h" => 2,
+        "m" | "mid" => 1,
+        _ => 0,
+    }
+}
+
+/// The offset that makes `data` (the first frame of a new simulcast layer) continue the
+/// subscriber's timeline after `last` (the last time written and when it arrived): layers are
+/// separate RTP streams whose timestamps start at unrelated random values (RFC 3550), so the new
+/// layer's time is moved to follow the last one by the wall-clock time between the two (at
+/// least one tick).
+fn switch_offset(last: Option<(u64, Instant)>, data: &MediaData) -> i64 {
+    let Some((last_time, last_at)) = last else {
+        return 0;
+    };
+    let hz = u128::from(data.time.frequency().get());
+    let gap = data
+        .network_time
+        .saturating_duration_since(last_at)
+        .as_micros()
+        * hz
+        / 1_000_000;
+    let next = u128::from(last_time) + gap.max(1);
+    let next = i128::try_from(next).unwrap_or(i128::MAX);
+    let offset = next - i128::from(data.time.numer());
+    i64::try_from(offset).unwrap_or(0)
+}
+
+/// `time` moved by `offset` ticks (never below zero).
+fn shifted(time: MediaTime, offset: i64) -> MediaTime {
+    let numer = i128::from(time.numer()) + i128::from(offset);
+    MediaTime::new(u64::try_from(numer).unwrap_or(0), time.frequency())
+}
+
+/// The RID a subscriber wanting `layer` receives among a track's declared `rids`: the fullest
+/// of that layer (High) or the first of it (Low); without one, the nearest of the other layer.
+/// `None` when the publisher declared no simulcast.
+fn target_rid(rids: &[Rid], layer: Layer) -> Option<Rid> {
+    let of = |l: Layer| rids.iter().copied().filter(move |r| rid_layer(*r) == l);
+    // `max_by_key`/`min_by_key` keep the last/first of equals; ties go to the declared order.
+    let fullest = |l: Layer| of(l).rev().max_by_key(|r| rid_rank(*r));
+    let smallest = |l: Layer| of(l).min_by_key(|r| rid_rank(*r));
+    match layer {
+        Layer::High => fullest(Layer::High).or_else(|| fullest(Layer::Low)),
+        Layer::Low => of(Layer::Low).next().or_else(|| smallest(Layer::High)),
     }
 }
 
@@ -207,7 +289,50 @@ impl Relay {
             transmits: Vec::new(),
             events: Vec::new(),
             counters: RelayCounters::default(),
+            meters: HashMap::new(),
+            sampled: None,
+            #[cfg(test)]
+            faults: HashSet::new(),
         }
+    }
+
+    /// Test-only: makes the next call into `key`'s connection panic, as a bug in str0m would.
+    #[cfg(test)]
+    pub(crate) fn inject_panic(&mut self, key: PeerKey) {
+        self.faults.insert(key);
+    }
+
+    /// Test-only: whether the relay still holds anything of `key` (peer, room membership,
+    /// routes, subscriptions on tracks, tracks, pending drains, injected faults).
+    #[cfg(test)]
+    pub(crate) fn holds(&self, key: PeerKey) -> bool {
+        self.peers.contains_key(&key)
+            || self.rooms.values().any(|r| r.contains(&key))
+            || self.routes.values().any(|k| *k == key)
+            || self
+                .tracks
+                .values()
+                .any(|t| t.publisher == key || t.subscribers.contains(&key))
+            || self.dirty_set.contains(&key)
+            || self.faults.contains(&key)
+    }
+
+    /// Whether a fault was injected for `key` (always `false` outside tests).
+    fn faulty(&self, key: PeerKey) -> bool {
+        #[cfg(test)]
+        {
+            self.faults.contains(&key)
+        }
+        #[cfg(not(test))]
+        {
+            let _ = key;
+            false
+        }
+    }
+
+    /// The last sampled forwarded bitrate (bits/s) of every room with media peers.
+    pub fn room_bitrates(&self) -> std::collections::BTreeMap<Uuid, u64> {
+        self.meters.iter().map(|(room, m)| (*room, m.bps)).collect()
     }
 
     /// Counts of what the relay holds.
@@ -216,6 +341,7 @@ impl Relay {
             tracks: self.tracks.len(),
             rooms: self.rooms.len(),
             routes: self.routes.len(),
+            metered_rooms: self.meters.len(),
             ..RelayStats::default()
         };
         for p in self.peers.values() {
@@ -254,7 +380,8 @@ impl Relay {
                 .filter(|th| th.pending)
                 .filter_map(|th| th.last.map(|l| l + self.config.keyframe_interval))
         });
-        peers.chain(throttles).min()
+        let sample = self.sampled.map(|s| s + self.config.bitrate_interval);
+        peers.chain(throttles).chain(sample).min()
     }
 
     /// Handles a command from the hub.
@@ -374,18 +501,75 @@ impl Relay {
             self.request_keyframe(now, track, rid);
         }
         self.settle(now);
+        self.sample_bitrates(now);
+    }
+
+    /// Turns each room's forwarded bytes into a bitrate once per `bitrate_interval`.
+    fn sample_bitrates(&mut self, now: Instant) {
+        let Some(last) = self.sampled else {
+            return;
+        };
+        let elapsed = now.saturating_duration_since(last);
+        if elapsed < self.config.bitrate_interval {
+            return;
+        }
+        let micros = elapsed.as_micros().max(1);
+        for (room, m) in &mut self.meters {
+            let bps = u128::from(m.bytes) * 8 * 1_000_000 / micros;
+            m.bps = u64::try_from(bps).unwrap_or(u64::MAX);
+            m.bytes = 0;
+            metrics::gauge!("relay_room_bitrate_bps", "room" => room.to_string()).set(m.bps as f64);
+        }
+        self.sampled = Some(now);
+    }
+
+    /// Counts bytes sent to a subscriber of `room` for that room's bitrate.
+    fn meter(&mut self, now: Instant, room: Uuid, bytes: usize) {
+        if !self.rooms.contains_key(&room) {
+            return;
+        }
+        self.meters.entry(room).or_default().bytes += bytes as u64;
+        self.sampled.get_or_insert(now);
+    }
+
+    /// Drops a closed room's meter and zeroes its gauge. (The `metrics` facade cannot delete a
+    /// series; only an idle timeout of the Prometheus exporter can take it out of `/metrics`.)
+    fn unmeter(&mut self, room: Uuid) {
+        if self.meters.remove(&room).is_some() {
+            metrics::gauge!("relay_room_bitrate_bps", "room" => room.to_string()).set(0.0);
+        }
+        if self.meters.is_empty() {
+            self.sampled = None;
+        }
+    }
+
+    /// A peer's connection panicked: log it, count it, drop the peer after this input.
+    fn panicked(&mut self, key: PeerKey) {
+        #[cfg(test)]
+        self.faults.remove(&key);
+        tracing::error!(room = %key.room, peer = %key.peer, "media peer panicked; dropping it");
+        metrics::counter!("relay_peer_panics_total").increment(1);
+        self.counters.panics += 1;
+        self.doomed.push(key);
     }
 
     /// Runs `f` on a peer, turning a panic into that peer's removal.
     fn guarded<R>(&mut self, key: PeerKey, f: impl FnOnce(&mut Peer) -> R) -> Option<R> {
+        if !self.peers.contains_key(&key) {
+            return None;
+        }
+        let fault = self.faulty(key);
         let peer = self.peers.get_mut(&key)?;
-        match catch_unwind(AssertUnwindSafe(|| f(peer))) {
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            if fault {
+                panic!("injected fault in media peer");
+            }
+            f(peer)
+        }));
+        match result {
             Ok(r) => Some(r),
             Err(_) => {
-                tracing::error!(room = %key.room, peer = %key.peer, "media peer panicked; dropping it");
-                metrics::counter!("relay_peer_panics_total").increment(1);
-                self.counters.panics += 1;
-                self.doomed.push(key);
+                self.panicked(key);
                 None
             }
         }
@@ -433,6 +617,9 @@ impl Relay {
                     self.counters.subscriber_bytes += bytes as u64;
                     metrics::counter!("relay_forwarded_packets_total").increment(out.len() as u64);
                     metrics::counter!("relay_forwarded_bytes_total").increment(bytes as u64);
+                    if bytes > 0 {
+                        self.meter(now, key.room, bytes);
+                    }
                 }
                 self.transmits.append(&mut out);
                 for e in events {
@@ -544,7 +731,25 @@ impl Relay {
             return self.reject(key, "a publishing connection cannot subscribe");
         };
         s.sources = sources;
+        let switching = s.layer != layer;
         s.layer = layer;
+        // Open simulcast subscriptions now on another layer than the wanted one: they switch on
+        // that layer's next keyframe, so ask for one now (throttled).
+        let waiting: Vec<(TrackId, Rid)> = if switching {
+            s.outs
+                .iter()
+                .filter(|o| matches!(o.state, OutState::Open(_)))
+                .filter_map(|o| {
+                    let target = target_rid(&self.tracks.get(&o.track)?.rids, layer)?;
+                    (o.rid != Some(target)).then_some((o.track, target))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for (track, rid) in waiting {
+            self.request_keyframe(now, track, Some(rid));
+        }
         // Reconcile with every track of the room.
         let room_tracks: Vec<TrackId> = self
             .tracks
@@ -592,6 +797,8 @@ impl Relay {
             track,
             state: OutState::ToOpen,
             rid: None,
+            offset: 0,
+            last: None,
             nacks: 0,
         });
         if let Some(t) = self.tracks.get_mut(&track) {
@@ -627,6 +834,7 @@ impl Relay {
 
     /// Offers a subscriber its pending changes, unless an offer is already out.
     fn negotiate(&mut self, key: PeerKey) {
+        let fault = self.faulty(key);
         let tracks = &self.tracks;
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
@@ -638,6 +846,9 @@ impl Relay {
             return;
         }
         let result = catch_unwind(AssertUnwindSafe(|| {
+            if fault {
+                panic!("injected fault in media peer");
+            }
             let mut change = peer.rtc.sdp_api();
             for o in &mut s.outs {
                 match o.state {
@@ -690,10 +901,7 @@ impl Relay {
         match result {
             Ok(Some(e)) => self.events.push(e),
             Ok(None) => {}
-            Err(_) => {
-                self.counters.panics += 1;
-                self.doomed.push(key);
-            }
+            Err(_) => self.panicked(key),
         }
         self.touch(key);
     }
@@ -702,6 +910,7 @@ impl Relay {
         let Ok(answer) = SdpAnswer::from_sdp_string(answer) else {
             return self.reject(key, "the answer is not valid SDP");
         };
+        let fault = self.faulty(key);
         let Some(Peer {
             rtc,
             role: Role::Subscriber(s),
@@ -714,6 +923,9 @@ impl Relay {
             return self.reject(key, "no offer from the hub is waiting for an answer");
         };
         let accepted = catch_unwind(AssertUnwindSafe(|| {
+            if fault {
+                panic!("injected fault in media peer");
+            }
             rtc.sdp_api().accept_answer(pending, answer)
         }));
         match accepted {
@@ -730,11 +942,7 @@ impl Relay {
                 }
                 return self.reject(key, "the answer was refused");
             }
-            Err(_) => {
-                self.counters.panics += 1;
-                self.doomed.push(key);
-                return;
-            }
+            Err(_) => return self.panicked(key),
         }
         let mut opened = Vec::new();
         s.outs.retain_mut(|o| match o.state {
@@ -746,9 +954,15 @@ impl Relay {
             OutState::Stopping(_) => false,
             _ => true,
         });
-        // A new subscriber needs a keyframe to start decoding: ask once (throttled).
+        // A new subscriber needs a keyframe to start decoding: ask once (throttled), of the
+        // simulcast layer it will receive.
+        let layer = s.layer;
         for track in opened {
-            self.request_keyframe(now, track, None);
+            let rid = self
+                .tracks
+                .get(&track)
+                .and_then(|t| target_rid(&t.rids, layer));
+            self.request_keyframe(now, track, rid);
         }
         self.negotiate(key);
         self.touch(key);
@@ -773,17 +987,27 @@ impl Relay {
             th.pending = true;
             return;
         }
-        th.last = Some(now);
-        th.pending = false;
         let (publisher, mid) = (t.publisher, t.mid);
+        let sent = self.guarded(publisher, |p| {
+            p.rtc.writer(mid).is_some_and(|mut w| {
+                // Fails while nothing of this RID arrived yet (a simulcast layer's stream is
+                // known from its first packet); the first packet of the wanted layer asks again.
+                w.request_keyframe(rid, KeyframeRequestKind::Pli).is_ok()
+            })
+        });
+        if sent != Some(true) {
+            return;
+        }
+        if let Some(th) = self
+            .tracks
+            .get_mut(&track)
+            .and_then(|t| t.throttles.get_mut(&rid))
+        {
+            th.last = Some(now);
+            th.pending = false;
+        }
         self.counters.keyframe_requests_out += 1;
         metrics::counter!("relay_keyframe_requests_total").increment(1);
-        self.guarded(publisher, |p| {
-            if let Some(mut w) = p.rtc.writer(mid) {
-                // Fails only when the RID is unknown to this media; then there is nobody to ask.
-                let _ = w.request_keyframe(rid, KeyframeRequestKind::Pli);
-            }
-        });
         self.touch(publisher);
     }
 
@@ -792,7 +1016,15 @@ impl Relay {
             RtcEvent::MediaAdded(m)
                 if matches!(m.direction, Direction::RecvOnly | Direction::SendRecv) =>
             {
-                self.track_added(key, m.mid, m.kind);
+                // The layers the publisher sends; str0m states them from either side's view.
+                let rids = m
+                    .simulcast
+                    .map(|sc| {
+                        let layers = if sc.recv.is_empty() { sc.send } else { sc.recv };
+                        layers.into_iter().map(|l| l.rid).collect()
+                    })
+                    .unwrap_or_default();
+                self.track_added(key, m.mid, m.kind, rids);
             }
             RtcEvent::MediaChanged(m)
                 if !matches!(m.direction, Direction::RecvOnly | Direction::SendRecv) =>
@@ -810,8 +1042,15 @@ impl Relay {
                 else {
                     return;
                 };
+                let layer = s.layer;
                 if let Some(o) = s.outs.iter().find(|o| o.state.mid() == Some(req.mid)) {
-                    let (track, rid) = (o.track, o.rid);
+                    let (track, current) = (o.track, o.rid);
+                    // The layer it receives, or the one it waits for.
+                    let rid = current.or_else(|| {
+                        self.tracks
+                            .get(&track)
+                            .and_then(|t| target_rid(&t.rids, layer))
+                    });
                     self.request_keyframe(now, track, rid);
                 }
             }
@@ -837,7 +1076,7 @@ impl Relay {
         }
     }
 
-    fn track_added(&mut self, key: PeerKey, mid: Mid, kind: MediaKind) {
+    fn track_added(&mut self, key: PeerKey, mid: Mid, kind: MediaKind, rids: Vec<Rid>) {
         let Some(Peer {
             role: Role::Publisher(p),
             ..
@@ -878,6 +1117,7 @@ impl Relay {
                 source,
                 subscribers: HashSet::new(),
                 throttles: HashMap::new(),
+                rids,
             },
         );
         let subs: Vec<PeerKey> = self
@@ -944,8 +1184,10 @@ impl Relay {
         };
         let subs: Vec<PeerKey> = track.subscribers.iter().copied().collect();
         let keyframe = data.rid.is_some() && data.is_keyframe();
+        let rids = track.rids.clone();
         let mut want_keyframe = false;
         for sub in subs {
+            let fault = self.faulty(sub);
             let Some(Peer {
                 rtc,
                 role: Role::Subscriber(s),
@@ -962,20 +1204,31 @@ impl Relay {
                 continue;
             };
             if let Some(rid) = data.rid {
-                // Simulcast: forward one layer; switch only on a keyframe of the wanted one.
-                let wanted = rid_layer(rid) == layer;
+                // Simulcast: forward one layer; the current one keeps flowing until a keyframe
+                // of the wanted one arrives, and only then does the subscriber switch.
                 if o.rid != Some(rid) {
-                    if keyframe && (wanted || o.rid.is_none()) {
-                        o.rid = Some(rid);
-                    } else {
-                        if wanted {
-                            want_keyframe = true;
-                        }
+                    let wanted = match target_rid(&rids, layer) {
+                        Some(target) => rid == target,
+                        // No layers declared: start on any, never flap between them.
+                        None => o.rid.is_none(),
+                    };
+                    if !wanted {
                         continue;
                     }
+                    if !keyframe {
+                        want_keyframe = true;
+                        continue;
+                    }
+                    o.offset = switch_offset(o.last, &data);
+                    o.rid = Some(rid);
                 }
             }
+            let time = shifted(data.time, o.offset);
+            o.last = Some((time.numer(), data.network_time));
             let result = catch_unwind(AssertUnwindSafe(|| {
+                if fault {
+                    panic!("injected fault in media peer");
+                }
                 let Some(writer) = rtc.writer(mid) else {
                     return Ok(false);
                 };
@@ -983,7 +1236,7 @@ impl Relay {
                     return Ok(false);
                 };
                 writer
-                    .write(pt, data.network_time, data.time, data.data.clone())
+                    .write(pt, data.network_time, time, data.data.clone())
                     .map(|()| true)
             }));
             match result {
@@ -993,24 +1246,14 @@ impl Relay {
                 }
                 Ok(Ok(false)) => {}
                 Ok(Err(e)) => tracing::debug!(error = %e, "write to subscriber failed"),
-                Err(_) => {
-                    self.counters.panics += 1;
-                    self.doomed.push(sub);
-                }
+                Err(_) => self.panicked(sub),
             }
             self.touch(sub);
         }
         if want_keyframe {
-            if let Some(rid) = data.rid {
-                let wanted_rid = self.other_layer_rid(id, rid);
-                self.request_keyframe(now, id, wanted_rid);
-            }
+            // Some subscriber waits for a keyframe of this packet's layer to switch to it.
+            self.request_keyframe(now, id, data.rid);
         }
-    }
-
-    /// The RID to ask a keyframe of when a subscriber waits to switch to `rid`'s layer.
-    fn other_layer_rid(&self, _track: TrackId, rid: Rid) -> Option<Rid> {
-        Some(rid)
     }
 
     /// Frees everything a peer held: its connection, its tracks (ended for every subscriber),
@@ -1038,11 +1281,14 @@ impl Relay {
             room.remove(&key);
             if room.is_empty() {
                 self.rooms.remove(&key.room);
+                self.unmeter(key.room);
             }
         }
         if self.dirty_set.remove(&key) {
             self.dirty.retain(|k| *k != key);
         }
+        #[cfg(test)]
+        self.faults.remove(&key);
         self.gauges();
     }
 

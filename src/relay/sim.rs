@@ -9,7 +9,9 @@ use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
-use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
+use str0m::media::{
+    Direction, Frequency, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer,
+};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event as RtcEvent, Input, Output, Rtc};
 use uuid::Uuid;
@@ -21,6 +23,21 @@ pub const RELAY_ADDR: ([u8; 4], u16) = ([127, 0, 0, 1], 3480);
 pub const STEP: Duration = Duration::from_millis(5);
 /// One fake frame every 33 ms (30 fps); 1100 bytes: one RTP packet each.
 pub const FRAME_EVERY: Duration = Duration::from_millis(33);
+
+/// One frame a client received, as its decoder sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Got {
+    pub mid: Mid,
+    /// First and last RTP sequence number of the frame (extended).
+    pub seq: (u64, u64),
+    /// RTP time (extended ticks of the 90 kHz clock).
+    pub time: u64,
+    pub keyframe: bool,
+    /// The sender's marker (the frame's second byte).
+    pub marker: u8,
+    /// The virtual time it arrived.
+    pub at: Instant,
+}
 
 pub struct Client {
     pub key: PeerKey,
@@ -34,6 +51,12 @@ pub struct Client {
     pub frames: HashMap<Mid, Vec<Vec<u8>>>,
     /// Keyframe requests received (publisher side).
     pub keyframe_requests: usize,
+    /// The RID of each keyframe request received, with when it arrived (publisher side).
+    pub keyframe_rids: Vec<(Option<Rid>, Instant)>,
+    /// Simulcast RIDs this client publishes (empty without simulcast).
+    pub send_rids: Vec<Rid>,
+    /// Every frame received, in order.
+    pub got: Vec<Got>,
     /// NACKs received (publisher side, from str0m's egress stats).
     pub nacks: u64,
     /// Bytes this client put on the network.
@@ -105,6 +128,9 @@ impl Net {
             send_mid: None,
             frames: HashMap::new(),
             keyframe_requests: 0,
+            keyframe_rids: Vec::new(),
+            send_rids: Vec::new(),
+            got: Vec::new(),
             nacks: 0,
             egress: 0,
             connected: false,
@@ -135,19 +161,63 @@ impl Net {
         i
     }
 
-    pub fn subscriber(&mut self, room: Uuid) -> usize {
+    /// A client that publishes one simulcast video track as `source`, with layers `rids`.
+    pub fn simulcast_publisher(&mut self, room: Uuid, source: Source, rids: &[&str]) -> usize {
         let i = self.client(room);
+        let c = &mut self.clients[i];
+        let mut simulcast = Simulcast::new();
+        for rid in rids {
+            simulcast.add_send_layer(SimulcastLayer::new(rid));
+        }
+        let mut change = c.rtc.sdp_api();
+        let mid = change.add_media(
+            MediaKind::Video,
+            Direction::SendOnly,
+            None,
+            None,
+            Some(simulcast),
+        );
+        let (offer, pending) = change.apply().expect("an offer");
+        c.pending = Some(pending);
+        c.send_mid = Some(mid);
+        c.send_rids = rids.iter().map(|r| Rid::from(*r)).collect();
+        let key = c.key;
+        self.relay.command(
+            self.now,
+            Command::Publish {
+                key,
+                offer: offer.to_sdp_string(),
+                declared: vec![(mid.to_string(), source)],
+                allowed: vec![source],
+            },
+        );
+        self.pump();
+        i
+    }
+
+    pub fn subscriber(&mut self, room: Uuid) -> usize {
+        self.subscriber_on(room, Layer::High)
+    }
+
+    /// A subscriber to every source of `room` that wants simulcast `layer`.
+    pub fn subscriber_on(&mut self, room: Uuid, layer: Layer) -> usize {
+        let i = self.client(room);
+        self.set_layer(i, layer);
+        i
+    }
+
+    /// Subscriber `i` (again) asks for every source on `layer`.
+    pub fn set_layer(&mut self, i: usize, layer: Layer) {
         let key = self.clients[i].key;
         self.relay.command(
             self.now,
             Command::Subscribe {
                 key,
                 sources: None,
-                layer: Layer::High,
+                layer,
             },
         );
         self.pump();
-        i
     }
 
     pub fn leave(&mut self, i: usize) {
@@ -192,9 +262,20 @@ impl Net {
                             match e {
                                 RtcEvent::Connected => c.connected = true,
                                 RtcEvent::MediaData(d) => {
+                                    c.got.push(Got {
+                                        mid: d.mid,
+                                        seq: (**d.seq_range.start(), **d.seq_range.end()),
+                                        time: d.time.numer(),
+                                        keyframe: d.is_keyframe(),
+                                        marker: d.data.get(1).copied().unwrap_or(0),
+                                        at: self.now,
+                                    });
                                     c.frames.entry(d.mid).or_default().push(d.data.to_vec())
                                 }
-                                RtcEvent::KeyframeRequest(_) => c.keyframe_requests += 1,
+                                RtcEvent::KeyframeRequest(r) => {
+                                    c.keyframe_requests += 1;
+                                    c.keyframe_rids.push((r.rid, self.now));
+                                }
                                 RtcEvent::MediaEgressStats(s) => c.nacks = c.nacks.max(s.nacks),
                                 _ => {}
                             }
@@ -316,6 +397,39 @@ impl Net {
                 pt,
                 self.now,
                 MediaTime::new(n * 3000, Frequency::NINETY_KHZ),
+                frame,
+            )
+            .expect("write");
+        self.pump();
+    }
+
+    /// Sends frame `n` of simulcast layer `rid` from publisher `i`: a keyframe when `keyframe`,
+    /// `marker` in its second byte. Each layer's RTP time starts at its own origin, as separate
+    /// RTP streams do (RFC 3550), and advances 3000 ticks (33 ms at 90 kHz) per frame.
+    pub fn send_layer_frame(&mut self, i: usize, rid: &str, n: u64, keyframe: bool, marker: u8) {
+        let c = &mut self.clients[i];
+        let mid = c.send_mid.expect("a publisher");
+        let layer = c
+            .send_rids
+            .iter()
+            .position(|r| **r == *rid)
+            .expect("a declared layer") as u64;
+        let mut frame = vec![marker; 600];
+        // VP8 frame tag: bit 0 clear = keyframe.
+        frame[0] = if keyframe { 0x10 } else { 0x11 };
+        frame[1] = marker;
+        let origin = 0x3000_0000 * (layer + 1);
+        let writer = c.rtc.writer(mid).expect("a writer").rid(Rid::from(rid));
+        let pt = writer
+            .payload_params()
+            .find(|p| p.spec().codec == str0m::format::Codec::Vp8)
+            .expect("VP8 negotiated")
+            .pt();
+        writer
+            .write(
+                pt,
+                self.now,
+                MediaTime::new(origin + n * 3000, Frequency::NINETY_KHZ),
                 frame,
             )
             .expect("write");

@@ -5,8 +5,8 @@ use std::time::Duration;
 use str0m::media::{Direction, MediaKind};
 use uuid::Uuid;
 
-use super::sim::{relay_addr, Net, STEP};
-use super::{Command, Source};
+use super::sim::{relay_addr, Got, Net, FRAME_EVERY, STEP};
+use super::{Command, Layer, Source};
 
 fn fan_out(n: usize) -> (u64, Net) {
     let room = Uuid::new_v4();
@@ -200,4 +200,296 @@ fn a_publisher_leaving_ends_its_tracks_and_rights_are_enforced() {
     net.advance(Duration::from_millis(100));
     let stats = net.relay.stats();
     assert_eq!((stats.tracks, stats.subscriptions), (0, 0));
+}
+
+const LOW: u8 = 0x1a;
+const HIGH: u8 = 0x2b;
+
+/// Sends frames `from..to` on both layers of simulcast publisher `p` (the low layer first, as
+/// the subscriber would least like it), 33 ms apart; `keyframe(rid, n)` says which are keyframes.
+fn simulcast_frames(
+    net: &mut Net,
+    p: usize,
+    frames: std::ops::Range<u64>,
+    keyframe: impl Fn(&str, u64) -> bool,
+) {
+    layered_frames(net, p, &[("l", LOW), ("h", HIGH)], frames, keyframe);
+}
+
+/// Sends frames `from..to` on each `(rid, marker)` layer of publisher `p`, in that order.
+fn layered_frames(
+    net: &mut Net,
+    p: usize,
+    layers: &[(&str, u8)],
+    frames: std::ops::Range<u64>,
+    keyframe: impl Fn(&str, u64) -> bool,
+) {
+    for n in frames {
+        for &(rid, marker) in layers {
+            net.send_layer_frame(p, rid, n, keyframe(rid, n), marker);
+        }
+        net.advance(FRAME_EVERY);
+    }
+}
+
+/// Asserts what a subscriber's decoder needs across layer switches: one RTP stream whose
+/// sequence numbers follow each other without a gap and whose time moves forward by about a
+/// frame each time (the sender's 3000 ticks; at most two frames' worth at a switch).
+fn assert_one_continuous_stream(got: &[Got]) {
+    assert!(got.iter().all(|g| g.mid == got[0].mid), "one track");
+    for w in got.windows(2) {
+        assert_eq!(
+            w[1].seq.0,
+            w[0].seq.1 + 1,
+            "sequence numbers continue from {:?} to {:?}",
+            w[0],
+            w[1]
+        );
+        let step = w[1].time.wrapping_sub(w[0].time);
+        assert!(
+            (1..=6000).contains(&step),
+            "RTP time moves forward by about a frame from {:?} to {:?}",
+            w[0],
+            w[1]
+        );
+    }
+}
+
+#[test]
+fn simulcast_subscribers_receive_only_the_layer_they_chose() {
+    let room = Uuid::new_v4();
+    let mut net = Net::new();
+    let publisher = net.simulcast_publisher(room, Source::Camera, &["l", "h"]);
+    let high = net.subscriber_on(room, Layer::High);
+    let low = net.subscriber_on(room, Layer::Low);
+    net.connect();
+    simulcast_frames(&mut net, publisher, 0..90, |_, n| n % 30 == 0);
+    for (sub, marker) in [(high, HIGH), (low, LOW)] {
+        let got = &net.clients[sub].got;
+        assert!(got.len() >= 85, "subscriber got {} of 90 frames", got.len());
+        assert!(
+            got.iter().all(|g| g.marker == marker),
+            "only the chosen layer: {:?}",
+            got.iter().map(|g| g.marker).collect::<Vec<_>>()
+        );
+        assert!(got[0].keyframe, "decoding starts on a keyframe");
+        assert_one_continuous_stream(got);
+    }
+}
+
+#[test]
+fn with_two_full_layers_the_subscriber_stays_on_the_fullest_one() {
+    // Chrome's f/h/q: `f` and `h` are both "high"; a full-view subscriber must get `f` alone,
+    // not hop between `f` and `h` on every keyframe (and ask for keyframes of both).
+    let room = Uuid::new_v4();
+    let mut net = Net::new();
+    let layers = [("q", 0x51_u8), ("h", 0x52_u8), ("f", 0x53_u8)];
+    let publisher = net.simulcast_publisher(room, Source::Camera, &["q", "h", "f"]);
+    let full = net.subscriber_on(room, Layer::High);
+    let thumb = net.subscriber_on(room, Layer::Low);
+    net.connect();
+    let start = net.now;
+    layered_frames(&mut net, publisher, &layers, 0..120, |_, n| n % 30 == 0);
+    for (sub, marker) in [(full, 0x53), (thumb, 0x51)] {
+        let got = &net.clients[sub].got;
+        assert!(
+            got.len() >= 115,
+            "subscriber got {} of 120 frames",
+            got.len()
+        );
+        assert!(
+            got.iter().all(|g| g.marker == marker),
+            "one layer only: {:?}",
+            got.iter().map(|g| g.marker).collect::<Vec<_>>()
+        );
+        assert_one_continuous_stream(got);
+    }
+    let asked_h = net.clients[publisher]
+        .keyframe_rids
+        .iter()
+        .filter(|(rid, at)| rid.as_deref() == Some("h") && *at >= start)
+        .count();
+    assert_eq!(asked_h, 0, "nobody wants the half layer");
+}
+
+#[test]
+fn a_layer_switch_waits_for_a_keyframe_of_the_new_layer_and_asks_for_one() {
+    let room = Uuid::new_v4();
+    let mut net = Net::new();
+    let publisher = net.simulcast_publisher(room, Source::Camera, &["l", "h"]);
+    let sub = net.subscriber_on(room, Layer::High);
+    net.connect();
+    // Keyframes only when the test says so.
+    simulcast_frames(&mut net, publisher, 0..30, |_, n| n == 0);
+    let on_high = net.clients[sub].got.len();
+    assert!(on_high >= 28);
+
+    // High → low. Until the low layer's keyframe, the high layer keeps flowing and nothing of
+    // the low layer arrives; the relay asks the publisher for a low keyframe at once.
+    let asked = net.now;
+    net.set_layer(sub, Layer::Low);
+    simulcast_frames(&mut net, publisher, 30..60, |_, _| false);
+    let c = &net.clients[sub];
+    assert!(
+        c.got.len() >= on_high + 28,
+        "the old layer keeps flowing while the switch waits"
+    );
+    assert!(c.got.iter().all(|g| g.marker == HIGH), "no low frame yet");
+    let pli_low = |net: &Net, since| {
+        net.clients[publisher]
+            .keyframe_rids
+            .iter()
+            .filter(|(rid, at)| rid.as_deref() == Some("l") && *at >= since)
+            .count()
+    };
+    assert!(
+        pli_low(&net, asked) >= 1,
+        "a keyframe request for the low layer went upstream: {:?}",
+        net.clients[publisher].keyframe_rids
+    );
+    let high_plis = |net: &Net, since| {
+        net.clients[publisher]
+            .keyframe_rids
+            .iter()
+            .filter(|(rid, at)| rid.as_deref() == Some("h") && *at >= since)
+            .count()
+    };
+    assert_eq!(high_plis(&net, asked), 0, "nothing asked of the old layer");
+
+    // The low keyframe (frame 60) switches it; from then on, low only.
+    simulcast_frames(&mut net, publisher, 60..90, |rid, n| rid == "l" && n == 60);
+    let got = &net.clients[sub].got;
+    let first_low = got
+        .iter()
+        .position(|g| g.marker == LOW)
+        .expect("switched to low");
+    assert!(got[first_low].keyframe, "the switch happens on a keyframe");
+    assert!(got[..first_low].iter().all(|g| g.marker == HIGH));
+    assert!(got[first_low..].iter().all(|g| g.marker == LOW));
+    assert!(got.len() - first_low >= 28, "the low layer flows");
+
+    // And back to high, on the high layer's next keyframe (frame 100).
+    let asked = net.now;
+    net.set_layer(sub, Layer::High);
+    simulcast_frames(&mut net, publisher, 90..130, |rid, n| {
+        rid == "h" && n == 100
+    });
+    assert!(high_plis(&net, asked) >= 1, "asked for a high keyframe");
+    let got = &net.clients[sub].got;
+    let back = first_low
+        + got[first_low..]
+            .iter()
+            .position(|g| g.marker == HIGH)
+            .expect("switched back");
+    assert!(got[back].keyframe);
+    assert!(got[back..].iter().all(|g| g.marker == HIGH));
+    assert!(got.len() - back >= 28);
+
+    // One stream for the decoder throughout, although the layers' RTP times start far apart.
+    assert_one_continuous_stream(got);
+}
+
+#[test]
+fn per_room_bitrate_is_measured_while_media_flows_and_dropped_with_the_room() {
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut net = Net::new();
+    let pa = net.publisher(a, Source::Camera);
+    let sa = [net.subscriber(a), net.subscriber(a)];
+    let pb = net.publisher(b, Source::Camera);
+    let sb = net.subscriber(b);
+    net.connect();
+    net.stream(&[(pa, 1), (pb, 2)], Duration::from_secs(3));
+    let rates = net.relay.room_bitrates();
+    assert_eq!(rates.len(), 2, "{rates:?}");
+    // ~28 frames of 1100 bytes a second to each subscriber, plus headers and RTCP.
+    let (ra, rb) = (rates[&a], rates[&b]);
+    assert!((200_000..400_000).contains(&rb), "room B: {rb} bit/s");
+    let ratio = ra as f64 / rb as f64;
+    assert!(
+        (1.8..2.2).contains(&ratio),
+        "room A has two subscribers: {ra} vs {rb} bit/s"
+    );
+
+    // Room A closes: its meter goes; room B's stays.
+    for i in [pa, sa[0], sa[1]] {
+        net.leave(i);
+    }
+    net.stream(&[(pb, 2)], Duration::from_secs(2));
+    let rates = net.relay.room_bitrates();
+    assert!(!rates.contains_key(&a), "{rates:?}");
+    assert!(rates[&b] > 0);
+    assert_eq!(net.relay.stats().metered_rooms, 1);
+
+    net.leave(pb);
+    net.leave(sb);
+    assert!(net.relay.room_bitrates().is_empty());
+    assert_eq!(net.relay.stats(), Default::default());
+    assert_eq!(net.relay.next_timeout(), None, "no meter left to sample");
+}
+
+#[test]
+fn a_panicking_peer_is_dropped_alone_and_freed() {
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut net = Net::new();
+    let pa = net.publisher(a, Source::Camera);
+    let doomed = net.subscriber(a);
+    let sa = net.subscriber(a);
+    let pb = net.publisher(b, Source::Camera);
+    let sb = net.subscriber(b);
+    net.connect();
+    net.stream(&[(pa, 0xaa), (pb, 0xbb)], Duration::from_secs(1));
+    assert!(net.frames_at(doomed) > 20);
+
+    // A subscriber's connection panics while a frame is written to it.
+    let key = net.clients[doomed].key;
+    net.relay.inject_panic(key);
+    net.stream(&[(pa, 0xaa), (pb, 0xbb)], Duration::from_millis(100));
+    assert_eq!(net.relay.counters().panics, 1);
+    assert!(
+        !net.relay.holds(key),
+        "nothing of the panicked peer is left"
+    );
+    let stats = net.relay.stats();
+    assert_eq!(
+        (
+            stats.publishers,
+            stats.subscribers,
+            stats.tracks,
+            stats.subscriptions,
+            stats.rooms
+        ),
+        (2, 2, 2, 2, 2)
+    );
+    let before = [sa, sb, doomed].map(|i| net.frames_at(i));
+    net.stream(&[(pa, 0xaa), (pb, 0xbb)], Duration::from_secs(1));
+    let after = [sa, sb, doomed].map(|i| net.frames_at(i));
+    assert!(after[0] >= before[0] + 25, "the same room keeps receiving");
+    assert!(after[1] >= before[1] + 25, "the other room keeps receiving");
+    assert_eq!(after[2], before[2], "the dropped peer gets nothing more");
+
+    // A publisher's connection panics on its next datagram: its track ends for its subscriber,
+    // the other room keeps flowing.
+    let key = net.clients[pb].key;
+    net.relay.inject_panic(key);
+    net.stream(&[(pa, 0xaa), (pb, 0xbb)], Duration::from_millis(300));
+    assert_eq!(net.relay.counters().panics, 2);
+    assert!(!net.relay.holds(key));
+    let stats = net.relay.stats();
+    assert_eq!(
+        (stats.publishers, stats.tracks, stats.subscriptions),
+        (1, 1, 1)
+    );
+    let before = net.frames_at(sa);
+    net.stream(&[(pa, 0xaa)], Duration::from_secs(1));
+    assert!(net.frames_at(sa) >= before + 25);
+    assert!(net.clients[sa]
+        .frames
+        .values()
+        .flatten()
+        .all(|f| f[1] == 0xaa));
+
+    for i in [pa, sa, sb] {
+        net.leave(i);
+    }
+    assert_eq!(net.relay.stats(), Default::default());
 }

@@ -33,7 +33,7 @@ use webrtc::peer_connection::{
 
 use crate::helpers::new_session;
 use crate::helpers::spawn_app;
-use crate::ws::{authed, recv_type, send, Ws};
+use crate::ws::{assert_no_leaks, authed, recv_type, send, Ws};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -286,11 +286,22 @@ async fn candidate_vp8_reaches_two_proctors_through_the_relay(pool: PgPool) {
     .await;
     assert_eq!(recv_type(ws, "error").await["code"], "MEDIA_FORBIDDEN");
 
+    // While media flows, the hub's counts include what the relay holds.
+    let live = app.state.hub.stats().await.relay;
+    assert_eq!(
+        (live.publishers, live.subscribers, live.tracks, live.rooms),
+        (1, 2, 1, 1),
+        "{live:?}"
+    );
+    assert_eq!(live.subscriptions, 2, "{live:?}");
+
+    // Everyone leaves: the hub and the relay let go of everything.
     cand.pc.close().await.unwrap();
     for (_, c) in &proctors {
         c.pc.close().await.unwrap();
     }
     drop(proctors);
     drop(laptop);
+    assert_no_leaks(&app).await;
     app.stop().await;
 }

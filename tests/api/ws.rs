@@ -107,6 +107,8 @@ pub async fn pair_phone(
     r.json().await.unwrap()
 }
 
+/// Waits (bounded) until the hub and the media relay hold nothing: no peer, room, device,
+/// watcher, nor any relay peer, track, subscription, route or room meter (`HubStats::relay`).
 pub async fn assert_no_leaks(app: &TestApp) {
     for _ in 0..50 {
         let s = app.state.hub.stats().await;
@@ -115,7 +117,10 @@ pub async fn assert_no_leaks(app: &TestApp) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("hub still holds state: {:?}", app.state.hub.stats().await);
+    panic!(
+        "hub or relay still holds state: {:?}",
+        app.state.hub.stats().await
+    );
 }
 
 #[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
