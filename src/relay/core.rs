@@ -514,11 +514,13 @@ impl Relay {
             return;
         }
         let micros = elapsed.as_micros().max(1);
-        for (room, m) in &mut self.meters {
+        for m in self.meters.values_mut() {
             let bps = u128::from(m.bytes) * 8 * 1_000_000 / micros;
             m.bps = u64::try_from(bps).unwrap_or(u64::MAX);
             m.bytes = 0;
-            metrics::gauge!("relay_room_bitrate_bps", "room" => room.to_string()).set(m.bps as f64);
+            // A histogram over rooms, not a gauge per room: room ids come and go with every
+            // exam session, and a labelled series would outlive its room in `/metrics`.
+            metrics::histogram!("relay_room_bitrate_bps").record(m.bps as f64);
         }
         self.sampled = Some(now);
     }
@@ -532,12 +534,9 @@ impl Relay {
         self.sampled.get_or_insert(now);
     }
 
-    /// Drops a closed room's meter and zeroes its gauge. (The `metrics` facade cannot delete a
-    /// series; only an idle timeout of the Prometheus exporter can take it out of `/metrics`.)
+    /// Drops a closed room's meter.
     fn unmeter(&mut self, room: Uuid) {
-        if self.meters.remove(&room).is_some() {
-            metrics::gauge!("relay_room_bitrate_bps", "room" => room.to_string()).set(0.0);
-        }
+        self.meters.remove(&room);
         if self.meters.is_empty() {
             self.sampled = None;
         }
