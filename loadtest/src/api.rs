@@ -94,6 +94,12 @@ impl Api {
 
     /// Logs in; returns the access token.
     pub async fn login(&self, email: &str, password: &str) -> Result<String> {
+        self.login_tokens(email, password).await.map(|t| t.access)
+    }
+
+    /// Logs in; returns the access and refresh tokens (runs longer than an access token lives
+    /// refresh them with [`Api::refresh`]).
+    pub async fn login_tokens(&self, email: &str, password: &str) -> Result<Tokens> {
         let v = self
             .call(
                 reqwest::Method::POST,
@@ -103,10 +109,21 @@ impl Api {
                 StatusCode::OK,
             )
             .await?;
-        v["accessToken"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| Error::Usage("login answered without accessToken".into()))
+        Tokens::of(&v, "login")
+    }
+
+    /// Rotates a refresh token (cheap for the hub: no password hash); returns the new pair.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens> {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/auth/refresh",
+                None,
+                Some(json!({"refreshToken": refresh_token})),
+                StatusCode::OK,
+            )
+            .await?;
+        Tokens::of(&v, "refresh")
     }
 
     /// Creates a user through the admin API; returns (id, email, password).
@@ -147,6 +164,32 @@ impl Api {
         )
         .await
         .map(|_| ())
+    }
+}
+
+/// What a login or a refresh returns.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    /// The access token.
+    pub access: String,
+    /// The refresh token (single use: rotated by [`Api::refresh`]).
+    pub refresh: String,
+    /// How long the access token lives.
+    pub expires_in: std::time::Duration,
+}
+
+impl Tokens {
+    fn of(v: &Value, what: &str) -> Result<Tokens> {
+        let field = |f: &str| {
+            v[f].as_str()
+                .map(str::to_string)
+                .ok_or_else(|| Error::Usage(format!("{what} answered without {f}")))
+        };
+        Ok(Tokens {
+            access: field("accessToken")?,
+            refresh: field("refreshToken")?,
+            expires_in: std::time::Duration::from_secs(v["expiresIn"].as_u64().unwrap_or(900)),
+        })
     }
 }
 
@@ -195,6 +238,18 @@ impl Api {
     /// Creates a published exam open for the next two hours with `questions` SUBJECTIVE
     /// questions; returns its id.
     pub async fn published_exam(&self, admin: &str, run: &str, questions: usize) -> Result<Uuid> {
+        self.published_exam_for(admin, run, questions, 120).await
+    }
+
+    /// [`Api::published_exam`] open (and lasting) `minutes` minutes from now (1..=1440).
+    pub async fn published_exam_for(
+        &self,
+        admin: &str,
+        run: &str,
+        questions: usize,
+        minutes: u32,
+    ) -> Result<Uuid> {
+        let minutes = minutes.clamp(1, 24 * 60);
         let now = chrono::Utc::now();
         let v = self
             .call(
@@ -203,9 +258,9 @@ impl Api {
                 Some(admin),
                 Some(json!({
                     "title": format!("loadtest {run}"), "instructions": "load test",
-                    "durationMinutes": 120,
+                    "durationMinutes": minutes,
                     "startsAt": now - chrono::Duration::minutes(5),
-                    "endsAt": now + chrono::Duration::hours(2),
+                    "endsAt": now + chrono::Duration::minutes(i64::from(minutes)),
                     "randomizeQuestions": false,
                 })),
                 StatusCode::CREATED,

@@ -35,6 +35,9 @@ pub enum Error {
     /// Writing results.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// The WebRTC client (media scenario) failed.
+    #[error("webrtc: {0}")]
+    WebRtc(String),
     /// Bad arguments or an impossible state.
     #[error("{0}")]
     Usage(String),

@@ -58,6 +58,10 @@ enum Scenario {
     Events(scenario::events::EventsArgs),
     /// A whole exam day in miniature: login, start, pair, heartbeat, events, autosave, submit.
     Exam(scenario::exam::ExamArgs),
+    /// S7: synthetic VP8 published through the hub's media relay to subscribed proctors.
+    Media(scenario::media::MediaArgs),
+    /// S8: S1 + S2 + S5 together for a long time; RSS drift and per-window p99.9.
+    Soak(scenario::soak::SoakArgs),
 }
 
 #[tokio::main]
@@ -78,10 +82,13 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<bool> {
     let api = api::Api::new(&cli.url)?;
-    let admin = api.login(&cli.admin_email, &cli.admin_password).await?;
+    let admin = api
+        .login_tokens(&cli.admin_email, &cli.admin_password)
+        .await?;
     let ctx = scenario::Ctx {
         api,
-        admin,
+        admin: admin.access,
+        admin_refresh: Some(admin.refresh),
         hub_pid: cli.hub_pid,
         out: cli.out,
         run_id: uuid::Uuid::new_v4().simple().to_string()[..8].to_string(),
@@ -96,6 +103,8 @@ async fn run(cli: Cli) -> Result<bool> {
         Scenario::Autosave(args) => scenario::autosave::run(&ctx, args).await?,
         Scenario::Events(args) => scenario::events::run(&ctx, args).await?,
         Scenario::Exam(args) => scenario::exam::run(&ctx, args).await?,
+        Scenario::Media(args) => scenario::media::run(&ctx, args).await?,
+        Scenario::Soak(args) => scenario::soak::run(&ctx, args).await?,
     };
     Ok(result.all_ok)
 }

@@ -1,7 +1,9 @@
 //! Every load-test scenario at tiny sizes against a hub started here: all operations succeed
 //! and the result file is well-formed. (Full sizes are for benchmarks: see BENCHMARKS.md.)
 
-use loadtest::scenario::{autosave, events, exam, fanout, idle, reconnect, relay, Ctx};
+use loadtest::scenario::{
+    autosave, events, exam, fanout, idle, media, reconnect, relay, soak, Ctx,
+};
 use proctor_hub::model::UserRole;
 use sqlx::PgPool;
 
@@ -12,12 +14,13 @@ async fn ctx(app: &TestApp, dir: &std::path::Path) -> Ctx {
         .await;
     let api = loadtest::api::Api::new(&app.url("")).unwrap();
     let admin = api
-        .login("lt-admin@example.test", "password-123")
+        .login_tokens("lt-admin@example.test", "password-123")
         .await
         .unwrap();
     Ctx {
         api,
-        admin,
+        admin: admin.access,
+        admin_refresh: Some(admin.refresh),
         hub_pid: Some(std::process::id()),
         out: dir.to_path_buf(),
         run_id: "test".into(),
@@ -218,6 +221,97 @@ async fn exam_scenario_tiny(pool: PgPool) {
     assert_eq!(by_op("session-ended"), 6, "laptop and phone told");
     assert_eq!(by_op("proctor saw every submit"), 2);
     assert!(by_op("event") >= 3 && by_op("heartbeat") >= 6);
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn media_scenario_tiny(pool: PgPool) {
+    // The test hub runs the media relay on a loopback UDP port (helpers::test_config).
+    let app = spawn_app(pool).await;
+    assert!(app.media_addr.is_some(), "a hub with its media relay");
+    let dir = tempdir();
+    let ctx = ctx(&app, &dir).await;
+    let args = media::MediaArgs {
+        publishers: 2,
+        subscribers: 2,
+        bitrate_kbps: 200,
+        packet_bytes: 500,
+        keyframe_ms: 500,
+        duration_secs: 3,
+        setup_timeout_secs: 20,
+        candidates: 2,
+    };
+    let r = media::run(&ctx, args).await.unwrap();
+    assert!(r.all_ok, "{}", r.summary);
+    let v = check_result_file(&dir, "media");
+    let p = &v["params"];
+    assert_eq!(p["publishersLive"], 2, "{v}");
+    assert_eq!(p["subscribersLive"], 4, "{v}");
+    assert_eq!(v["latencies"][1]["op"], "first-packet");
+    assert_eq!(
+        v["latencies"][1]["ok"], 4,
+        "every subscriber got a first packet: {v}"
+    );
+    let per_sub = p["receivedPerSubscriber"].as_array().unwrap();
+    assert_eq!(per_sub.len(), 4);
+    assert!(
+        per_sub.iter().all(|n| n.as_u64().unwrap() > 0),
+        "every subscriber received packets of the measured window: {v}"
+    );
+    assert!(p["packetsExpected"].as_u64().unwrap() >= p["packetsReceived"].as_u64().unwrap());
+    assert_eq!(p["foreignPackets"], 0, "no packet crossed rooms: {v}");
+    assert!(p["lossPercent"].as_f64().is_some());
+    assert!(p["egressOverMedia"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["hub"]["cpuUsPerOp"].as_f64().is_some());
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn soak_scenario_tiny(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let dir = tempdir();
+    let ctx = ctx(&app, &dir).await;
+    let args = soak::SoakArgs {
+        duration_secs: 6,
+        window_secs: 2,
+        warmup_secs: 0,
+        idle_sockets: 6,
+        ramp_per_sec: 100,
+        heartbeat_ms: 300,
+        relay_rooms: 2,
+        relay_proctors: 1,
+        relay_rate: 20,
+        autosave_sessions: 3,
+        questions: 2,
+        autosave_rate: 20,
+        max_in_flight: 8,
+        candidates: 2,
+    };
+    let r = soak::run(&ctx, args).await.unwrap();
+    assert!(r.all_ok, "{}", r.summary);
+    let v = check_result_file(&dir, "soak");
+    let windows = v["params"]["windows"].as_array().unwrap();
+    // Windows end at about 2, 4 and 6 s (a stalled machine may merge two).
+    assert!((2..=3).contains(&windows.len()), "{v}");
+    for w in windows {
+        assert!(w["rssBytes"].as_u64().unwrap() > 0, "{w}");
+        for load in ["relay", "autosave", "heartbeat"] {
+            assert!(w[load]["ok"].as_u64().unwrap() > 0, "{load} in {w}");
+            assert!(w[load]["p999Ms"].as_f64().is_some(), "{w}");
+        }
+    }
+    assert!(windows.last().unwrap()["endSecs"].as_f64().unwrap() >= 5.9);
+    assert!(v["params"]["rssDriftPctPerHour"].as_f64().is_some(), "{v}");
+    assert_eq!(v["latencies"][0]["op"], "relay round-trip");
+    assert_eq!(
+        v["params"]["relayReceived"], v["params"]["relaySent"],
+        "every round trip came back: {v}"
+    );
+    let timeline = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|e| e.file_name().to_string_lossy().ends_with(".timeline.svg"));
+    assert!(timeline, "a timeline plot");
     app.stop().await;
 }
 

@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use clap::Args;
 use signaling::ServerMessage;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::scenario::{report, Ctx, Measured};
+use crate::scenario::{report, Ctx, Measured, Shared, Stop};
 use crate::stats::{Recorder, RunResult};
 use crate::ws::Socket;
 
@@ -32,95 +34,158 @@ pub struct IdleArgs {
     pub duration_secs: u64,
 }
 
+/// S1's sockets heartbeating in the background until the [`Stop`] given to
+/// [`IdleLoad::start`] is set: what `idle` measures alone and `soak` runs beside S2 and S5.
+pub struct IdleLoad {
+    /// One task per socket; each returns its connect time.
+    tasks: Vec<JoinHandle<Recorder>>,
+    /// Heartbeat round trips, timed from their intended send times.
+    pub heartbeat: Shared,
+    /// Heartbeats acknowledged so far.
+    pub beats: Arc<AtomicU64>,
+    /// The proctor account the sockets log in as.
+    user: Uuid,
+}
+
+impl IdleLoad {
+    /// Creates a proctor account and ramps up `args.sockets` sockets at `args.ramp_per_sec`;
+    /// each heartbeats every `args.heartbeat_ms` (open loop) until `stop`. Returns once every
+    /// socket was started (`args.duration_secs` is the caller's business).
+    pub async fn start(ctx: &Ctx, args: &IdleArgs, stop: &Stop) -> Result<IdleLoad> {
+        if args.sockets == 0 || args.ramp_per_sec == 0 || args.heartbeat_ms == 0 {
+            return Err(Error::Usage(
+                "sockets, ramp and heartbeat must be positive".into(),
+            ));
+        }
+        let (user, email, password) = ctx
+            .api
+            .create_user(&ctx.admin, "PROCTOR", &ctx.run_id)
+            .await?;
+        let token = ctx.api.login(&email, &password).await?;
+        let url = ctx.api.ws_url();
+        let beats = Arc::new(AtomicU64::new(0));
+        let heartbeat = Shared::default();
+        let connect_bar = ctx.bar(args.sockets, "connecting");
+        let mut tasks = Vec::new();
+        let gap = Duration::from_secs_f64(1.0 / args.ramp_per_sec as f64);
+        let ramp_start = Instant::now();
+        let interval = Duration::from_millis(args.heartbeat_ms);
+        for i in 0..args.sockets {
+            tokio::time::sleep_until(ramp_start + gap * i as u32).await;
+            if stop.is_set() {
+                break;
+            }
+            let (url, token, beats, stop, bar, hb) = (
+                url.clone(),
+                token.clone(),
+                beats.clone(),
+                stop.clone(),
+                connect_bar.clone(),
+                heartbeat.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                let mut connect = Recorder::default();
+                let started = Instant::now();
+                let socket = match Socket::connect(&url, &token).await {
+                    Ok((s, _)) => {
+                        connect.ok(started.elapsed());
+                        s
+                    }
+                    Err(_) => {
+                        connect.fail();
+                        bar.inc(1);
+                        return connect;
+                    }
+                };
+                bar.inc(1);
+                // Spread the sockets' phases over one interval.
+                let phase = interval.mul_f64((i % 1000) as f64 / 1000.0);
+                heartbeat_until(socket, Instant::now() + phase, interval, &hb, &beats, &stop).await;
+                connect
+            }));
+        }
+        connect_bar.finish();
+        Ok(IdleLoad {
+            tasks,
+            heartbeat,
+            beats,
+            user,
+        })
+    }
+
+    /// Waits for every socket to close (call after setting the stop flag), deactivates the
+    /// account; returns the connect times.
+    pub async fn finish(self, ctx: &Ctx) -> Result<Recorder> {
+        let mut connect = Recorder::default();
+        for t in self.tasks {
+            let c = t
+                .await
+                .map_err(|e| Error::Usage(format!("socket task: {e}")))?;
+            connect.merge(&c);
+        }
+        ctx.api.deactivate(&ctx.admin, self.user).await?;
+        Ok(connect)
+    }
+}
+
+/// One socket's life after connecting: a heartbeat at `due`, `due + interval`, … each timed
+/// from its intended time, until `stop` (which also cuts a wait for an ack short).
+async fn heartbeat_until(
+    mut socket: Socket,
+    mut due: Instant,
+    interval: Duration,
+    hb: &Shared,
+    beats: &AtomicU64,
+    stop: &Stop,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(due) => {}
+            _ = stop.wait() => break,
+        }
+        if socket
+            .send_json(&serde_json::json!({"type": "heartbeat"}))
+            .await
+            .is_err()
+        {
+            hb.fail();
+            return;
+        }
+        let acked = async {
+            loop {
+                match socket.recv().await {
+                    Ok(ServerMessage::HeartbeatAck { .. }) => return true,
+                    Ok(_) => {}
+                    Err(_) => return false,
+                }
+            }
+        };
+        tokio::select! {
+            ok = acked => {
+                if !ok {
+                    hb.fail();
+                    return;
+                }
+                hb.ok(due.elapsed());
+                beats.fetch_add(1, Ordering::Relaxed);
+            }
+            _ = stop.wait() => break,
+        }
+        due += interval;
+    }
+    socket.close().await;
+}
+
 /// Runs S1.
 pub async fn run(ctx: &Ctx, args: IdleArgs) -> Result<RunResult> {
-    if args.sockets == 0 || args.ramp_per_sec == 0 || args.heartbeat_ms == 0 {
-        return Err(Error::Usage(
-            "sockets, ramp and heartbeat must be positive".into(),
-        ));
-    }
     crate::sys::ensure_fds(args.sockets)?;
-    let (user, email, password) = ctx
-        .api
-        .create_user(&ctx.admin, "PROCTOR", &ctx.run_id)
-        .await?;
-    let token = ctx.api.login(&email, &password).await?;
-    let url = ctx.api.ws_url();
     let before_connect = ctx.sample();
-
-    let beats = Arc::new(AtomicU64::new(0));
-    let stop = tokio_util_like::Stop::default();
-    let connect_bar = ctx.bar(args.sockets, "connecting");
-    let mut tasks = Vec::new();
-    let gap = Duration::from_secs_f64(1.0 / args.ramp_per_sec as f64);
-    let ramp_start = Instant::now();
-    let interval = Duration::from_millis(args.heartbeat_ms);
-    for i in 0..args.sockets {
-        tokio::time::sleep_until(ramp_start + gap * i as u32).await;
-        let (url, token, beats, stop, bar) = (
-            url.clone(),
-            token.clone(),
-            beats.clone(),
-            stop.clone(),
-            connect_bar.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut connect = Recorder::default();
-            let mut hb = Recorder::default();
-            let started = Instant::now();
-            let mut socket = match Socket::connect(&url, &token).await {
-                Ok((s, _)) => {
-                    connect.ok(started.elapsed());
-                    s
-                }
-                Err(_) => {
-                    connect.fail();
-                    bar.inc(1);
-                    return (connect, hb);
-                }
-            };
-            bar.inc(1);
-            // Spread the sockets' phases over one interval.
-            let phase = interval.mul_f64((i % 1000) as f64 / 1000.0);
-            let mut due = Instant::now() + phase;
-            while !stop.is_set() {
-                tokio::time::sleep_until(due).await;
-                if stop.is_set() {
-                    break;
-                }
-                if socket
-                    .send_json(&serde_json::json!({"type": "heartbeat"}))
-                    .await
-                    .is_err()
-                {
-                    hb.fail();
-                    break;
-                }
-                loop {
-                    match socket.recv().await {
-                        Ok(ServerMessage::HeartbeatAck { .. }) => {
-                            hb.ok(due.elapsed());
-                            beats.fetch_add(1, Ordering::Relaxed);
-                            break;
-                        }
-                        Ok(_) => {}
-                        Err(_) => {
-                            hb.fail();
-                            return (connect, hb);
-                        }
-                    }
-                }
-                due += interval;
-            }
-            socket.close().await;
-            (connect, hb)
-        }));
-    }
-    connect_bar.finish();
+    let stop = Stop::default();
+    let load = IdleLoad::start(ctx, &args, &stop).await?;
     let after_connect = ctx.sample();
 
     let phase_bar = ctx.bar(args.duration_secs, "measuring");
-    let start_beats = beats.load(Ordering::Relaxed);
+    let start_beats = load.beats.load(Ordering::Relaxed);
     let cpu_before = ctx.sample();
     let t0 = Instant::now();
     for _ in 0..args.duration_secs {
@@ -129,20 +194,13 @@ pub async fn run(ctx: &Ctx, args: IdleArgs) -> Result<RunResult> {
     }
     let measured = t0.elapsed();
     let cpu_after = ctx.sample();
-    let ops = beats.load(Ordering::Relaxed) - start_beats;
+    let ops = load.beats.load(Ordering::Relaxed) - start_beats;
     phase_bar.finish();
     stop.set();
 
-    let mut connect = Recorder::default();
-    let mut hb = Recorder::default();
-    for t in tasks {
-        let (c, h) = t
-            .await
-            .map_err(|e| Error::Usage(format!("socket task: {e}")))?;
-        connect.merge(&c);
-        hb.merge(&h);
-    }
-    ctx.api.deactivate(&ctx.admin, user).await?;
+    let heartbeat = load.heartbeat.clone();
+    let connect = load.finish(ctx).await?;
+    let hb = heartbeat.total();
 
     let hub = match (before_connect, after_connect, cpu_before, cpu_after) {
         (Some(b), Some(a), Some(c0), Some(c1)) => Some((
@@ -170,26 +228,4 @@ pub async fn run(ctx: &Ctx, args: IdleArgs) -> Result<RunResult> {
             headline: format!("{} sockets", connect.ok),
         },
     )
-}
-
-/// A tiny stop flag shared by socket tasks.
-mod tokio_util_like {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
-
-    /// Set once; read by every task.
-    #[derive(Clone, Default)]
-    pub struct Stop(Arc<AtomicBool>);
-
-    impl Stop {
-        /// Asks every task to stop.
-        pub fn set(&self) {
-            self.0.store(true, Ordering::Relaxed);
-        }
-
-        /// Whether stop was asked.
-        pub fn is_set(&self) -> bool {
-            self.0.load(Ordering::Relaxed)
-        }
-    }
 }

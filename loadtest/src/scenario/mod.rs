@@ -6,17 +6,19 @@ pub mod exam;
 pub mod fanout;
 pub mod fixture;
 pub mod idle;
+pub mod media;
 pub mod reconnect;
 pub mod relay;
+pub mod soak;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use signaling::EventId;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -33,6 +35,8 @@ pub struct Ctx {
     pub api: Api,
     /// An admin access token (for provisioning).
     pub admin: String,
+    /// The admin's refresh token, for runs that outlive the access token (the soak).
+    pub admin_refresh: Option<String>,
     /// The hub's pid, to sample its CPU and memory.
     pub hub_pid: Option<u32>,
     /// Where results go.
@@ -64,6 +68,32 @@ impl Ctx {
         bar
     }
 
+    /// A copy of this context with a fresh admin access token (for clean-up after a run longer
+    /// than an access token lives). Without a refresh token, or when refreshing fails (said on
+    /// stderr), a copy with the same token: the clean-up then reports what went wrong.
+    pub async fn renewed(&self) -> Ctx {
+        let (admin, admin_refresh) = match &self.admin_refresh {
+            Some(r) => match self.api.refresh(r).await {
+                Ok(t) => (t.access, Some(t.refresh)),
+                Err(e) => {
+                    eprintln!("warning: could not refresh the admin token: {e}");
+                    (self.admin.clone(), None)
+                }
+            },
+            None => (self.admin.clone(), None),
+        };
+        Ctx {
+            api: self.api.clone(),
+            admin,
+            admin_refresh,
+            hub_pid: self.hub_pid,
+            out: self.out.clone(),
+            run_id: self.run_id.clone(),
+            command: self.command.clone(),
+            quiet: self.quiet,
+        }
+    }
+
     /// A sample of the hub, when its pid is known.
     pub fn sample(&self) -> Option<sys::ProcSample> {
         self.hub_pid.and_then(|p| sys::sample(p).ok())
@@ -90,6 +120,11 @@ pub struct Measured {
 
 /// Writes the JSON result and the plot, prints the summary line, returns the result.
 pub fn report(ctx: &Ctx, m: Measured) -> Result<RunResult> {
+    report_at(ctx, m).map(|(r, _)| r)
+}
+
+/// [`report`], also returning the result file's path (for scenarios that draw more plots).
+pub fn report_at(ctx: &Ctx, m: Measured) -> Result<(RunResult, PathBuf)> {
     let throughput = m.ops as f64 / m.duration.as_secs_f64().max(1e-9);
     let hub = m
         .hub
@@ -134,7 +169,7 @@ pub fn report(ctx: &Ctx, m: Measured) -> Result<RunResult> {
         crate::plot::latency_svg(&path, &format!("{} latency", m.scenario), &result.latencies)?;
     println!("{summary}");
     println!("result: {}  plot: {}", path.display(), svg.display());
-    Ok(result)
+    Ok((result, path))
 }
 
 /// The process-wide origin that intended send times are counted from (they travel inside
@@ -189,19 +224,72 @@ impl Pacer {
     }
 }
 
-/// A stop flag shared by a scenario's tasks.
-#[derive(Clone, Default)]
-pub struct Stop(Arc<AtomicBool>);
+/// A stop flag shared by a scenario's tasks (several scenarios' tasks, in the soak): tasks
+/// poll it between operations or wait on it beside a timer.
+#[derive(Clone)]
+pub struct Stop(Arc<watch::Sender<bool>>);
+
+impl Default for Stop {
+    fn default() -> Self {
+        Stop(Arc::new(watch::channel(false).0))
+    }
+}
 
 impl Stop {
     /// Asks every task to stop.
     pub fn set(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.0.send_replace(true);
     }
 
     /// Whether stop was asked.
     pub fn is_set(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        *self.0.borrow()
+    }
+
+    /// Resolves once stop is asked (at once if it already was).
+    pub async fn wait(&self) {
+        let mut rx = self.0.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
+    }
+}
+
+/// A recorder that many tasks feed and that keeps two views: the whole run, and the current
+/// window, which [`Shared::take_window`] hands over and restarts (the soak's per-interval
+/// percentiles). A std mutex: held for one histogram update, never across an `.await`.
+#[derive(Clone, Default)]
+pub struct Shared(Arc<Mutex<(Recorder, Recorder)>>);
+
+impl Shared {
+    fn with(&self, f: impl Fn(&mut Recorder)) {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut g.0);
+        f(&mut g.1);
+    }
+
+    /// A success that took `latency`.
+    pub fn ok(&self, latency: Duration) {
+        self.with(|r| r.ok(latency));
+    }
+
+    /// A failure.
+    pub fn fail(&self) {
+        self.with(|r| r.fail());
+    }
+
+    /// Folds a task's own recorder in.
+    pub fn merge(&self, other: &Recorder) {
+        self.with(|r| r.merge(other));
+    }
+
+    /// The current window's recorder; a new window starts empty.
+    pub fn take_window(&self) -> Recorder {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut g.1)
+    }
+
+    /// Everything recorded since the start.
+    pub fn total(&self) -> Recorder {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).0.clone()
     }
 }
 

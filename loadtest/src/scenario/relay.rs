@@ -9,17 +9,19 @@ use std::time::Duration;
 
 use clap::Args;
 use futures::{stream, StreamExt, TryStreamExt};
+use indicatif::ProgressBar;
 use serde_json::{json, Map, Value};
 use signaling::{
     encode_client, ClientMessage, PeerId, PeerRef, RoomId, ServerMessage, Signal, SignalData,
 };
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::scenario::fixture::{Fixture, Plan};
 use crate::scenario::{
-    hub_window, instant_of, micros, report, spawn_writer, Ctx, Measured, Pacer, Stop,
+    hub_window, instant_of, micros, report, spawn_writer, Ctx, Measured, Pacer, Shared, Stop,
 };
 use crate::stats::{Recorder, RunResult};
 use crate::ws::{Rx, Socket};
@@ -88,9 +90,9 @@ async fn reader(
     mut rx: Rx,
     out: mpsc::WeakUnboundedSender<String>,
     received: Arc<AtomicU64>,
-    stop: Stop,
-) -> Recorder {
-    let mut rtt = Recorder::default();
+    rtt: Shared,
+    closing: Stop,
+) {
     loop {
         match rx.recv().await {
             Ok(ServerMessage::Signal {
@@ -112,13 +114,25 @@ async fn reader(
             Ok(ServerMessage::Error { .. }) => rtt.fail(),
             Ok(_) => {}
             Err(_) => {
-                if !stop.is_set() {
+                if !closing.is_set() {
                     rtt.fail();
                 }
-                return rtt;
+                return;
             }
         }
     }
+}
+
+/// Refuses a rate the hub's per-socket limit would throttle.
+pub fn check_rate(rate: u64, rooms: usize) -> Result<()> {
+    // A laptop takes part in at most one message per round trip of its room.
+    if rate as f64 / rooms.max(1) as f64 > PER_SOCKET_RATE {
+        return Err(Error::Usage(format!(
+            "relay rate {rate} over {rooms} rooms exceeds {PER_SOCKET_RATE} messages/s per \
+             socket (the hub rate-limits at 20/s): add rooms"
+        )));
+    }
+    Ok(())
 }
 
 /// Runs S2.
@@ -128,136 +142,193 @@ pub async fn run(ctx: &Ctx, args: RelayArgs) -> Result<RunResult> {
             "rooms, rate and duration must be positive".into(),
         ));
     }
-    // A laptop takes part in at most one message per round trip of its room.
-    if args.rate as f64 / args.rooms as f64 > PER_SOCKET_RATE {
-        return Err(Error::Usage(format!(
-            "--rate {} over {} rooms exceeds {PER_SOCKET_RATE} messages/s per socket (the hub \
-             rate-limits at 20/s): add rooms",
-            args.rate, args.rooms
-        )));
-    }
-    let per_room = 2 + args.proctors;
-    crate::sys::ensure_fds((args.rooms * per_room) as u64)?;
-    let fx = Fixture::provision(
-        ctx,
-        Plan {
-            sessions: args.rooms,
-            max_candidates: args.candidates,
-            questions: 1,
-            phones: true,
-            proctor: args.proctors > 0,
-        },
-    )
-    .await?;
+    check_rate(args.rate, args.rooms)?;
+    crate::sys::ensure_fds((args.rooms * (2 + args.proctors)) as u64)?;
+    let fx = Fixture::provision(ctx, plan(args.rooms, args.proctors, args.candidates)).await?;
     let result = measure(ctx, &args, &fx).await;
     fx.cleanup(ctx).await?;
     result
 }
 
+/// What S2 provisions: one session per room with a paired phone, and a proctor account.
+pub fn plan(rooms: usize, proctors: usize, candidates: usize) -> Plan {
+    Plan {
+        sessions: rooms,
+        max_candidates: candidates,
+        questions: 1,
+        phones: true,
+        proctor: proctors > 0,
+    }
+}
+
+/// S2's rooms, every member joined and echoing: what `relay` measures alone and `soak` runs
+/// beside S1 and S5.
+pub struct RelayRooms {
+    /// Members of each room in order laptop, phone, proctors.
+    rooms: Vec<Vec<Member>>,
+    room_ids: Vec<RoomId>,
+    /// Directed (sender, echoer) pairs the rooms' rules allow.
+    pairs: Vec<(usize, usize)>,
+    readers: Vec<JoinHandle<()>>,
+    writers: Vec<JoinHandle<()>>,
+    /// Set by [`RelayRooms::close`]: sockets ending after it are not failures.
+    closing: Stop,
+    /// Echoes received so far.
+    pub received: Arc<AtomicU64>,
+    /// Round trips, from their intended send times.
+    pub rtt: Shared,
+    /// Connect + join time of every member.
+    pub join: Recorder,
+}
+
+impl RelayRooms {
+    /// Connects and joins laptop, phone and `proctors` proctors to every session of `fx`.
+    pub async fn open(ctx: &Ctx, fx: &Fixture, proctors: usize) -> Result<RelayRooms> {
+        let url = ctx.api.ws_url();
+        let n_rooms = fx.sessions.len();
+        let per_room = 2 + proctors;
+        let bar = ctx.bar((n_rooms * per_room) as u64, "joining");
+        // (room index, member index) for every member.
+        let jobs: Vec<(usize, usize)> = (0..n_rooms)
+            .flat_map(|r| (0..per_room).map(move |m| (r, m)))
+            .collect();
+        let sockets: Vec<(usize, PeerId, Socket, Duration)> = stream::iter(jobs)
+            .map(|(r, m)| {
+                let (url, bar) = (&url, bar.clone());
+                async move {
+                    let s = &fx.sessions[r];
+                    let token = match m {
+                        0 => fx.laptop_token(r),
+                        1 => s.phone.as_deref().unwrap_or_default(),
+                        _ => fx.proctor.as_ref().expect("a proctor").1.as_str(),
+                    };
+                    let t0 = Instant::now();
+                    let (peer, sock) = member(url, token, s.s.room).await?;
+                    bar.inc(1);
+                    Ok::<_, Error>((r, peer, sock, t0.elapsed()))
+                }
+            })
+            .buffered(64)
+            .try_collect()
+            .await?;
+        bar.finish();
+        let closing = Stop::default();
+        let received = Arc::new(AtomicU64::new(0));
+        let rtt = Shared::default();
+        let mut join = Recorder::default();
+        let mut rooms: Vec<Vec<Member>> = (0..n_rooms).map(|_| Vec::new()).collect();
+        let mut readers = Vec::new();
+        let mut writers = Vec::new();
+        for (r, peer, sock, took) in sockets {
+            join.ok(took);
+            let (tx, rx) = sock.split();
+            let (out, writer) = spawn_writer(tx);
+            writers.push(writer);
+            readers.push(tokio::spawn(reader(
+                rx,
+                out.downgrade(),
+                received.clone(),
+                rtt.clone(),
+                closing.clone(),
+            )));
+            rooms[r].push(Member { peer, out });
+        }
+        // Directed pairs allowed by the rooms' rules: laptop↔phone, staff↔each device.
+        let mut pairs = vec![(0usize, 1usize), (1, 0)];
+        for p in 2..per_room {
+            pairs.extend([(p, 0), (0, p), (p, 1), (1, p)]);
+        }
+        let room_ids = fx
+            .sessions
+            .iter()
+            .map(|s| RoomId::from_uuid(s.s.room))
+            .collect();
+        Ok(RelayRooms {
+            rooms,
+            room_ids,
+            pairs,
+            readers,
+            writers,
+            closing,
+            received,
+            rtt,
+            join,
+        })
+    }
+
+    /// Sends round trips open loop at `rate` per second over all rooms until `total` were sent
+    /// or `stop` is set; returns how many were sent and when the schedule started.
+    pub async fn drive(
+        &self,
+        rate: u64,
+        total: u64,
+        stop: &Stop,
+        bar: &ProgressBar,
+    ) -> (u64, Instant) {
+        let n_rooms = self.rooms.len();
+        let mut pacer = Pacer::new(rate as f64);
+        let mut sent = 0u64;
+        loop {
+            let (i, due) = pacer.next().await;
+            if i >= total || stop.is_set() {
+                break;
+            }
+            let r = (i as usize) % n_rooms;
+            let (a, b) = self.pairs[(i as usize / n_rooms) % self.pairs.len()];
+            let room = &self.rooms[r];
+            let _ = room[a]
+                .out
+                .send(ice(self.room_ids[r], room[b].peer, micros(due), false));
+            sent += 1;
+            if i % 256 == 0 {
+                bar.set_position(i);
+            }
+        }
+        (sent, pacer.start())
+    }
+
+    /// Waits (at most 5 s) for the echoes of the `sent` round trips.
+    pub async fn drain(&self, sent: u64) {
+        let drain_until = Instant::now() + Duration::from_secs(5);
+        while self.received.load(Ordering::Relaxed) < sent && Instant::now() < drain_until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Closes every socket and counts each of the `sent` round trips whose echo never came as
+    /// a failure; returns the echoes received. Call [`RelayRooms::drain`] first.
+    pub async fn close(self, sent: u64) -> Result<u64> {
+        self.closing.set();
+        drop(self.rooms);
+        for w in self.writers {
+            let _ = w.await;
+        }
+        for r in self.readers {
+            r.await
+                .map_err(|e| Error::Usage(format!("reader task: {e}")))?;
+        }
+        let got = self.received.load(Ordering::Relaxed);
+        for _ in got..sent {
+            self.rtt.fail();
+        }
+        Ok(got)
+    }
+}
+
 async fn measure(ctx: &Ctx, args: &RelayArgs, fx: &Fixture) -> Result<RunResult> {
-    let url = ctx.api.ws_url();
     let per_room = 2 + args.proctors;
     let rss_before = ctx.sample();
-    let bar = ctx.bar((args.rooms * per_room) as u64, "joining");
-    let mut connect = Recorder::default();
-    // (room index, socket) for every member.
-    let jobs: Vec<(usize, usize)> = (0..args.rooms)
-        .flat_map(|r| (0..per_room).map(move |m| (r, m)))
-        .collect();
-    let sockets: Vec<(usize, PeerId, Socket, Duration)> = stream::iter(jobs)
-        .map(|(r, m)| {
-            let (url, bar) = (&url, bar.clone());
-            async move {
-                let s = &fx.sessions[r];
-                let token = match m {
-                    0 => fx.laptop_token(r),
-                    1 => s.phone.as_deref().unwrap_or_default(),
-                    _ => fx.proctor.as_ref().expect("a proctor").1.as_str(),
-                };
-                let t0 = Instant::now();
-                let (peer, sock) = member(url, token, s.s.room).await?;
-                bar.inc(1);
-                Ok::<_, Error>((r, peer, sock, t0.elapsed()))
-            }
-        })
-        .buffered(64)
-        .try_collect()
-        .await?;
-    bar.finish();
-    let stop = Stop::default();
-    let received = Arc::new(AtomicU64::new(0));
-    let mut rooms: Vec<Vec<Member>> = (0..args.rooms).map(|_| Vec::new()).collect();
-    let mut readers = Vec::new();
-    let mut writers = Vec::new();
-    for (r, peer, sock, took) in sockets {
-        connect.ok(took);
-        let (tx, rx) = sock.split();
-        let (out, writer) = spawn_writer(tx);
-        writers.push(writer);
-        readers.push(tokio::spawn(reader(
-            rx,
-            out.downgrade(),
-            received.clone(),
-            stop.clone(),
-        )));
-        rooms[r].push(Member { peer, out });
-    }
-    // Directed pairs allowed by the rooms' rules: laptop↔phone, staff↔each device.
-    let mut pairs = vec![(0usize, 1usize), (1, 0)];
-    for p in 2..per_room {
-        pairs.extend([(p, 0), (0, p), (p, 1), (1, p)]);
-    }
-    let room_ids: Vec<RoomId> = fx
-        .sessions
-        .iter()
-        .map(|s| RoomId::from_uuid(s.s.room))
-        .collect();
-
+    let rooms = RelayRooms::open(ctx, fx, args.proctors).await?;
     let cpu_before = ctx.sample();
     let total = args.rate * args.duration_secs;
     let bar = ctx.bar(total, "relaying");
-    let mut pacer = Pacer::new(args.rate as f64);
-    let mut sent = 0u64;
-    loop {
-        let (i, due) = pacer.next().await;
-        if i >= total {
-            break;
-        }
-        let r = (i as usize) % args.rooms;
-        let (a, b) = pairs[(i as usize / args.rooms) % pairs.len()];
-        let room = &rooms[r];
-        let _ = room[a]
-            .out
-            .send(ice(room_ids[r], room[b].peer, micros(due), false));
-        sent += 1;
-        if i % 256 == 0 {
-            bar.set_position(i);
-        }
-    }
-    let measured = pacer.start().elapsed();
-    // Let the last echoes arrive.
-    let drain_until = Instant::now() + Duration::from_secs(5);
-    while received.load(Ordering::Relaxed) < sent && Instant::now() < drain_until {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (sent, started) = rooms.drive(args.rate, total, &Stop::default(), &bar).await;
+    let measured = started.elapsed();
+    rooms.drain(sent).await;
     let cpu_after = ctx.sample();
     bar.finish();
-    stop.set();
-    drop(rooms);
-    for w in writers {
-        let _ = w.await;
-    }
-    let mut rtt = Recorder::default();
-    for r in readers {
-        let part = r
-            .await
-            .map_err(|e| Error::Usage(format!("reader task: {e}")))?;
-        rtt.merge(&part);
-    }
-    let got = received.load(Ordering::Relaxed);
-    for _ in got..sent {
-        rtt.fail();
-    }
+    let (rtt, join) = (rooms.rtt.clone(), rooms.join.clone());
+    let got = rooms.close(sent).await?;
     report(
         ctx,
         Measured {
@@ -265,8 +336,8 @@ async fn measure(ctx: &Ctx, args: &RelayArgs, fx: &Fixture) -> Result<RunResult>
             params: serde_json::to_value(args).unwrap_or(Value::Null),
             duration: measured,
             ops: got,
-            latencies: vec![("round-trip", rtt), ("join", connect.clone())],
-            hub: hub_window(rss_before, cpu_before, cpu_after, Some(connect.ok)),
+            latencies: vec![("round-trip", rtt.total()), ("join", join.clone())],
+            hub: hub_window(rss_before, cpu_before, cpu_after, Some(join.ok)),
             headline: format!(
                 "{} rooms × {per_room} peers, {got}/{sent} round trips",
                 args.rooms
