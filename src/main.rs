@@ -60,6 +60,12 @@ fn parse_role(s: &str) -> Result<UserRole, String> {
     }
 }
 
+/// mimalloc instead of the system allocator: with tens of thousands of sockets, each with a
+/// few small buffers freed and reallocated on other threads, glibc's per-thread arenas kept
+/// far more memory resident per socket (BENCHMARKS.md, S1).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -81,6 +87,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
     let config = Config::load(cli.config.as_deref(), &ProcessEnv, demo || !needs_secret)?;
     match cli.command {
         Command::Serve { demo } => {
+            raise_fd_limit();
             let shutdown = CancellationToken::new();
             proctor_hub::app::cancel_on_signals(shutdown.clone());
             let app = Application::build(config, shutdown).await?;
@@ -119,5 +126,35 @@ async fn run(cli: Cli) -> Result<(), Error> {
             );
             Ok(())
         }
+    }
+}
+
+/// Every socket is a file descriptor, and the usual soft limit (1 024) would stop the hub
+/// long before its memory does: raise it to the hard limit, and say what it is.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct we own.
+    let raised = unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && {
+            if lim.rlim_cur < lim.rlim_max {
+                let want = libc::rlimit {
+                    rlim_cur: lim.rlim_max,
+                    rlim_max: lim.rlim_max,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
+                    lim = want;
+                }
+            }
+            true
+        }
+    };
+    if raised {
+        tracing::info!(
+            limit = lim.rlim_cur,
+            "file descriptors (each socket takes one; raise the hard limit for more)"
+        );
     }
 }

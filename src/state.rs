@@ -101,6 +101,9 @@ pub struct Inner {
     /// access tokens of a deactivated or re-roled user stop working within
     /// [`ACTIVE_CACHE_TTL`] without a query per request.
     pub active_users: DashMap<Uuid, (Option<UserRole>, Instant)>,
+    /// Short-lived cache of a device's open session, `(user, phone's session)` → `(session,
+    /// exam)`, so WebSocket events need no query each; an ending removes its entries.
+    pub device_sessions: DashMap<DeviceKey, (SessionOfDevice, Instant)>,
     /// Fan-out of [`HubSignal`]s to the real-time side.
     pub signals: broadcast::Sender<HubSignal>,
     /// Cancelled when the process shuts down.
@@ -122,6 +125,17 @@ pub struct Inner {
 
 /// How stale an "active" answer may be.
 pub const ACTIVE_CACHE_TTL: Duration = Duration::from_secs(2);
+
+/// A device: its user, and the session a phone's token is bound to (`None` for a laptop).
+pub type DeviceKey = (Uuid, Option<Uuid>);
+
+/// The open session a device reports for: `(session, exam)`.
+pub type SessionOfDevice = (Uuid, Uuid);
+
+/// How long a device's open session is remembered. A session ended by another hub process
+/// (this one forgets its own endings at once) may still take a device's events this long:
+/// they are stored against it, as events sent just before its end would be.
+pub const DEVICE_SESSION_TTL: Duration = Duration::from_secs(2);
 
 impl std::ops::Deref for AppState {
     type Target = Inner;
@@ -166,6 +180,7 @@ impl AppState {
                 db,
                 redis,
                 active_users: DashMap::new(),
+                device_sessions: DashMap::new(),
                 signals,
                 shutdown,
                 tasks,
@@ -196,6 +211,44 @@ impl AppState {
         Ok(role)
     }
 
+    /// The open session a device reports events for, as `(session, exam)`: a phone's is the
+    /// one in its token (`session`), a laptop's its user's newest STARTED one. Cached for
+    /// [`DEVICE_SESSION_TTL`]; only found sessions are cached, and an ending forgets them.
+    pub async fn device_session(
+        &self,
+        user_id: Uuid,
+        session: Option<Uuid>,
+    ) -> Result<Option<(Uuid, Uuid)>, Error> {
+        let key = (user_id, session);
+        if let Some(entry) = self.device_sessions.get(&key) {
+            let (found, at) = *entry;
+            if at.elapsed() < DEVICE_SESSION_TTL {
+                return Ok(Some(found));
+            }
+        }
+        let row: Option<(Uuid, Uuid)> = sqlx::query_as(
+            "SELECT id, exam_id FROM sessions
+              WHERE status = 'STARTED'
+                AND (($1::uuid IS NOT NULL AND id = $1) OR ($1::uuid IS NULL AND candidate_id = $2))
+              ORDER BY started_at DESC LIMIT 1",
+        )
+        .bind(session)
+        .bind(user_id)
+        .fetch_optional(&self.db)
+        .await?;
+        if let Some(found) = row {
+            self.device_sessions.insert(key, (found, Instant::now()));
+        }
+        Ok(row)
+    }
+
+    /// Forgets the cached device sessions of an ended session.
+    pub fn forget_device_session(&self, candidate: Uuid, session: Uuid) {
+        self.device_sessions.remove(&(candidate, Some(session)));
+        self.device_sessions
+            .remove_if(&(candidate, None), |_, ((s, _), _)| *s == session);
+    }
+
     /// Tells the real-time side; nobody listening is fine.
     pub fn signal(&self, signal: HubSignal) {
         let _ = self.signals.send(signal);
@@ -214,6 +267,8 @@ impl AppState {
     pub fn prune_caches(&self) {
         self.active_users
             .retain(|_, (_, at)| at.elapsed() < ACTIVE_CACHE_TTL * 30);
+        self.device_sessions
+            .retain(|_, (_, at)| at.elapsed() < DEVICE_SESSION_TTL);
         self.autosave.prune();
     }
 }

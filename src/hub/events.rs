@@ -46,16 +46,15 @@ pub async fn accept(
     let timestamp =
         check_timestamp(event.timestamp.map(|t| t.get()), now).map_err(|r| (r.code, r.reason))?;
     // The device's own live session: a phone's is in its token; a laptop's is its open one.
-    let row: Option<(Uuid, Uuid)> = sqlx::query_as(
-        "SELECT id, exam_id FROM sessions
-          WHERE status = 'STARTED' AND (($1::uuid IS NOT NULL AND id = $1) OR ($1::uuid IS NULL AND candidate_id = $2))
-          ORDER BY started_at DESC LIMIT 1",
-    )
-    .bind(principal.session_id)
-    .bind(principal.user_id)
-    .fetch_optional(&state.db)
-    .await
-    .map_err(|_| ("STORE_UNAVAILABLE", "the event was not stored; retry".to_string()))?;
+    let row = state
+        .device_session(principal.user_id, principal.session_id)
+        .await
+        .map_err(|_| {
+            (
+                "STORE_UNAVAILABLE",
+                "the event was not stored; retry".to_string(),
+            )
+        })?;
     let Some((session_id, exam_id)) = row else {
         return Err((
             "NO_ACTIVE_SESSION",

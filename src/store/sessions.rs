@@ -159,21 +159,22 @@ pub async fn end_session(
     reason: &str,
 ) -> Result<Option<Ending>, Error> {
     debug_assert!(status != SessionStatus::Started, "an ending, not a start");
-    let ended: Option<(Uuid, DateTime<Utc>)> = sqlx::query_as(
+    let ended: Option<(Uuid, Uuid, DateTime<Utc>)> = sqlx::query_as(
         "UPDATE sessions SET status = $2, submitted_at = now(), ended_reason = $3
           WHERE id = $1 AND status = 'STARTED'
-          RETURNING exam_id, submitted_at",
+          RETURNING exam_id, candidate_id, submitted_at",
     )
     .bind(id)
     .bind(status)
     .bind(reason)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((exam_id, submitted_at)) = ended else {
+    let Some((exam_id, candidate_id, submitted_at)) = ended else {
         return Ok(None);
     };
     score_objective(&mut tx, id, exam_id).await?;
     tx.commit().await?;
+    state.forget_device_session(candidate_id, id);
     metrics::counter!("hub_sessions_ended_total", "status" => status.as_str()).increment(1);
     state.signal(HubSignal::SessionEnded {
         session_id: id,

@@ -186,7 +186,8 @@ async fn measure(ctx: &Ctx, args: &EventsArgs, fx: &Fixture) -> Result<RunResult
                 .map_err(|e| Error::Usage(format!("device task: {e}")))?,
         );
     }
-    for _ in ws.ok..total {
+    // Refusals were counted as they came; what got neither an ack nor a refusal is lost.
+    for _ in (ws.ok + ws.failed)..total {
         ws.fail();
     }
 

@@ -287,7 +287,7 @@ async fn measure(ctx: &Ctx, args: &FanoutArgs, fx: &Fixture) -> Result<RunResult
                 .map_err(|e| Error::Usage(format!("laptop task: {e}")))?,
         );
     }
-    for _ in ack.ok..sent_total {
+    for _ in (ack.ok + ack.failed)..sent_total {
         ack.fail();
     }
     for (out, w) in watcher_writers {
