@@ -215,11 +215,16 @@ impl Application {
 fn spawn_housekeeping(state: &AppState) {
     let s = state.clone();
     state.tasks.spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        let mut prune = tokio::time::interval(Duration::from_secs(30));
+        // The Prometheus recorder keeps every histogram sample until it is drained; a scrape
+        // drains it, but a hub nobody scrapes would grow by every request it served.
+        let mut upkeep = tokio::time::interval(Duration::from_secs(5));
+        let metrics = crate::telemetry::metrics_handle();
         loop {
             tokio::select! {
                 () = s.shutdown.cancelled() => break,
-                _ = tick.tick() => s.prune_caches(),
+                _ = prune.tick() => s.prune_caches(),
+                _ = upkeep.tick() => metrics.run_upkeep(),
             }
         }
     });
