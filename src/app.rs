@@ -159,7 +159,6 @@ impl Application {
             crate::events::ingest::IngestOptions {
                 capacity: events.buffer,
                 max_batch: events.batch_max,
-                writers: events.writers,
                 linger: events.linger,
                 ..Default::default()
             },

@@ -49,8 +49,6 @@ pub struct IngestOptions {
     pub capacity: usize,
     /// Most events per write.
     pub max_batch: usize,
-    /// Writes in flight at once (writer lanes; a session always uses the same one).
-    pub writers: usize,
     /// How long the writer waits for more events before a write that is not full.
     pub linger: Duration,
     /// First retry delay after a failed write (doubles up to `max_backoff`).
@@ -64,7 +62,6 @@ impl Default for IngestOptions {
         IngestOptions {
             capacity: 100_000,
             max_batch: 2_000,
-            writers: 3,
             linger: Duration::from_millis(2),
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(2),
@@ -138,8 +135,8 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// An ingest holding at most `capacity` events, written by `writers` lanes (give
-    /// [`run`] the same number in its options).
+    /// An ingest holding at most `capacity` events, written by `writers` lanes (writes in
+    /// flight at once; [`run`] starts one writer per lane).
     pub fn new(capacity: usize, writers: usize) -> Self {
         Ingest {
             shared: Arc::new(Shared {
@@ -436,7 +433,6 @@ mod tests {
         IngestOptions {
             capacity,
             max_batch: 100,
-            writers: 3,
             linger: Duration::from_millis(1),
             min_backoff: Duration::from_millis(5),
             max_backoff: Duration::from_millis(20),

@@ -665,19 +665,7 @@ impl Relay {
         let Ok(offer) = SdpOffer::from_sdp_string(offer) else {
             return self.reject(key, "the offer is not valid SDP");
         };
-        if !self.peers.contains_key(&key) {
-            let rtc = self.new_rtc(now);
-            self.peers.insert(
-                key,
-                Peer {
-                    rtc,
-                    timeout: now,
-                    role: Role::Publisher(Publisher::default()),
-                },
-            );
-            self.rooms.entry(key.room).or_default().insert(key);
-            self.gauges();
-        }
+        self.ensure_peer(now, key, || Role::Publisher(Publisher::default()));
         let Some(Peer {
             role: Role::Publisher(p),
             ..
@@ -702,6 +690,24 @@ impl Relay {
         self.touch(key);
     }
 
+    /// Creates the connection `key` in `role` unless it exists (in whatever role it has).
+    fn ensure_peer(&mut self, now: Instant, key: PeerKey, role: impl FnOnce() -> Role) {
+        if self.peers.contains_key(&key) {
+            return;
+        }
+        let rtc = self.new_rtc(now);
+        self.peers.insert(
+            key,
+            Peer {
+                rtc,
+                timeout: now,
+                role: role(),
+            },
+        );
+        self.rooms.entry(key.room).or_default().insert(key);
+        self.gauges();
+    }
+
     fn subscribe(
         &mut self,
         now: Instant,
@@ -709,19 +715,7 @@ impl Relay {
         sources: Option<Vec<Source>>,
         layer: Layer,
     ) {
-        if !self.peers.contains_key(&key) {
-            let rtc = self.new_rtc(now);
-            self.peers.insert(
-                key,
-                Peer {
-                    rtc,
-                    timeout: now,
-                    role: Role::Subscriber(Subscriber::default()),
-                },
-            );
-            self.rooms.entry(key.room).or_default().insert(key);
-            self.gauges();
-        }
+        self.ensure_peer(now, key, || Role::Subscriber(Subscriber::default()));
         let Some(Peer {
             role: Role::Subscriber(s),
             ..
