@@ -94,9 +94,10 @@ impl Application {
         };
         let (relay, media, media_addr) = match &config.media {
             Some(m) => {
-                let (handle, task, local) = crate::relay::bind(m.addr, &m.public_addrs)
-                    .await
-                    .map_err(|e| Error::Config(format!("cannot bind UDP {}: {e}", m.addr)))?;
+                let (handle, task, local) =
+                    crate::relay::bind(m.addr, &m.public_addrs, m.socket_buffer)
+                        .await
+                        .map_err(|e| Error::Config(format!("cannot bind UDP {}: {e}", m.addr)))?;
                 let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
                 tracing::info!(addr = %local, "media relay bound");
                 (

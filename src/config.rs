@@ -147,6 +147,10 @@ pub struct MediaConfig {
     /// `ip` or `ip:port`; a missing port means the bound port). Empty: the bound address, with
     /// an unspecified IP advertised as 127.0.0.1, which only suits a single machine.
     pub public_addrs: Vec<SocketAddr>,
+    /// Receive and send buffer of the UDP socket, bytes (`HUB_MEDIA_SOCKET_BUFFER`, default
+    /// 4 MiB). The kernel caps it at `net.core.rmem_max`/`wmem_max`; the hub warns when it
+    /// got less than asked.
+    pub socket_buffer: usize,
 }
 
 /// STUN/TURN for clients. TURN uses the REST-credential scheme of coturn's
@@ -255,6 +259,7 @@ struct FileConfig {
     retention_interval_secs: Option<u64>,
     media_addr: Option<String>,
     media_public_addrs: Option<Vec<String>>,
+    media_socket_buffer: Option<usize>,
     stun_urls: Option<Vec<String>>,
     turn_urls: Option<Vec<String>>,
     turn_secret: Option<String>,
@@ -454,7 +459,15 @@ impl Config {
                     .iter()
                     .map(|p| public_addr(p, addr.port()))
                     .collect::<Result<_, _>>()?;
-                Some(MediaConfig { addr, public_addrs })
+                let socket_buffer = match env.get("HUB_MEDIA_SOCKET_BUFFER") {
+                    Some(v) => parse("HUB_MEDIA_SOCKET_BUFFER", v)?,
+                    None => f.media_socket_buffer.unwrap_or(4 << 20),
+                };
+                Some(MediaConfig {
+                    addr,
+                    public_addrs,
+                    socket_buffer,
+                })
             }
         };
         let ice = IceConfig {

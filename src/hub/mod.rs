@@ -98,7 +98,7 @@ enum Command {
         oneshot::Sender<Result<ServerMessage, JoinError>>,
     ),
     Leave(PeerId, Uuid),
-    Signal(PeerId, Signal),
+    Signal(PeerId, Signal, std::time::Instant),
     Subscribe(PeerId, Subscribe, oneshot::Sender<Result<(), SignalError>>),
     Heartbeat(PeerId),
     Watch(PeerId, Uuid, Vec<SessionView>),
@@ -166,8 +166,8 @@ impl HubHandle {
     }
 
     /// Relays a signal to a peer of the same room, stamping `from`.
-    pub async fn signal(&self, peer: PeerId, signal: Signal) {
-        self.send(Command::Signal(peer, signal)).await;
+    pub async fn signal(&self, peer: PeerId, signal: Signal, received: std::time::Instant) {
+        self.send(Command::Signal(peer, signal, received)).await;
     }
 
     /// A proctor chooses which of a room's tracks the relay sends it.
@@ -450,8 +450,8 @@ impl Hub {
                 let _ = reply.send(self.join(peer, facts));
             }
             Command::Leave(peer, room) => self.leave(peer, room),
-            Command::Signal(peer, signal) => {
-                if let Err(e) = self.signal(peer, signal) {
+            Command::Signal(peer, signal, received) => {
+                if let Err(e) = self.signal(peer, signal, received) {
                     self.refuse(peer, e);
                 }
             }
@@ -720,7 +720,12 @@ impl Hub {
             .is_some_and(|r| r.contains(peer.as_uuid().into()))
     }
 
-    fn signal(&mut self, from: PeerId, signal: Signal) -> Result<(), SignalError> {
+    fn signal(
+        &mut self,
+        from: PeerId,
+        signal: Signal,
+        received: std::time::Instant,
+    ) -> Result<(), SignalError> {
         let room_id = signal.room_id.as_uuid();
         let to = match signal.to {
             PeerRef::Hub => {
@@ -745,7 +750,9 @@ impl Hub {
             from: PeerRef::Peer(from),
             data: signal.data,
         });
-        self.deliver(to, frame);
+        if let Some(p) = self.peers.get(&to) {
+            p.outbox.push_since(frame, received);
+        }
         metrics::counter!("hub_signals_relayed_total").increment(1);
         Ok(())
     }
@@ -866,6 +873,13 @@ impl Hub {
             relay::Event::Rejected { key, reason } => (
                 key,
                 Some(encode(&ServerMessage::error("MEDIA_REJECTED", reason))),
+            ),
+            relay::Event::Closed { key, reason } => (
+                key,
+                Some(encode(&ServerMessage::error(
+                    "MEDIA_CLOSED",
+                    reason.message(),
+                ))),
             ),
         };
         let peer = PeerId::from_uuid(key.peer);

@@ -21,7 +21,7 @@ use str0m::net::{Protocol, Receive, Transmit};
 use str0m::{Candidate, Event as RtcEvent, Input, Output, Rtc};
 use uuid::Uuid;
 
-use super::{Command, Event, Layer, PeerKey, Source, TrackInfo};
+use super::{CloseReason, Command, Event, Layer, PeerKey, Source, TrackInfo};
 
 /// Tunables of the relay.
 #[derive(Debug, Clone)]
@@ -156,6 +156,82 @@ struct Peer {
     /// When str0m next wants `Input::Timeout`.
     timeout: Instant,
     role: Role,
+    /// When the connection was created.
+    created: Instant,
+    /// How far its setup got.
+    stage: Stage,
+    /// The client closed the connection (DTLS close_notify): its end is not a failure.
+    remote_closed: bool,
+}
+
+impl Peer {
+    fn role_label(&self) -> &'static str {
+        match self.role {
+            Role::Publisher(_) => "publisher",
+            Role::Subscriber(_) => "subscriber",
+        }
+    }
+
+    /// Records that the connection reached `stage` (once per stage, in order): the time from
+    /// its creation goes to `relay_peer_setup_seconds`, so an operator sees how long each
+    /// step takes and, from `relay_peers_closed_total`, where the ones that failed stopped.
+    fn reached(&mut self, now: Instant, stage: Stage) {
+        // str0m accepts frames for a subscriber before DTLS completes (and drops them): only
+        // a connected peer's media counts as flowing.
+        if stage <= self.stage || (stage == Stage::Flowing && self.stage < Stage::Connected) {
+            return;
+        }
+        self.stage = stage;
+        metrics::histogram!(
+            "relay_peer_setup_seconds",
+            "role" => self.role_label(),
+            "stage" => stage.as_str(),
+        )
+        .record(now.saturating_duration_since(self.created).as_secs_f64());
+    }
+}
+
+/// An answer whose m-lines are all rejected (port 0) carries no BUNDLE group: JSEP leaves
+/// rejected sections out of the group, so libwebrtc and webrtc-rs omit the empty group. This
+/// happens when a subscriber's last track ends. str0m wants a group in every answer, so an
+/// empty one is added; any other answer is passed on untouched.
+pub(super) fn bundle_if_all_rejected(sdp: &str) -> std::borrow::Cow<'_, str> {
+    let mut media = sdp.lines().filter(|l| l.starts_with("m=")).peekable();
+    let all_rejected = media.peek().is_some() && media.all(|l| l.split(' ').nth(1) == Some("0"));
+    if !all_rejected || sdp.lines().any(|l| l.starts_with("a=group:")) {
+        return sdp.into();
+    }
+    let at = sdp.find("\nm=").map_or(0, |i| i + 1);
+    let eol = if sdp.contains("\r\n") { "\r\n" } else { "\n" };
+    format!("{}a=group:BUNDLE{eol}{}", &sdp[..at], &sdp[at..]).into()
+}
+
+/// How far a peer connection's setup got, in the order it happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Stage {
+    /// Created by the first offer or `subscribe`.
+    New,
+    /// An offer and its answer were accepted.
+    Negotiated,
+    /// A candidate pair works.
+    IceConnected,
+    /// DTLS completed; media can flow.
+    Connected,
+    /// Media flowed: the publisher's first packet arrived, or the subscriber's first frame was
+    /// written.
+    Flowing,
+}
+
+impl Stage {
+    fn as_str(self) -> &'static str {
+        match self {
+            Stage::New => "new",
+            Stage::Negotiated => "negotiated",
+            Stage::IceConnected => "ice-connected",
+            Stage::Connected => "connected",
+            Stage::Flowing => "flowing",
+        }
+    }
 }
 
 /// Keyframe-request throttle of one (track, RID).
@@ -200,7 +276,9 @@ pub struct Relay {
     dirty: VecDeque<PeerKey>,
     dirty_set: HashSet<PeerKey>,
     /// Peers whose connection broke or panicked, removed after the current input.
-    doomed: Vec<PeerKey>,
+    /// Peers whose connection ended, removed after the current input, with why (`None`: the
+    /// client closed it).
+    doomed: Vec<(PeerKey, Option<CloseReason>)>,
     transmits: Vec<Transmit>,
     events: Vec<Event>,
     counters: RelayCounters,
@@ -407,7 +485,7 @@ impl Relay {
                     self.touch(key);
                 }
             }
-            Command::Leave { key } => self.remove_peer(key),
+            Command::Leave { key } => self.remove_peer(now, key, None),
             Command::Stats(reply) => {
                 let _ = reply.send(self.stats());
             }
@@ -457,7 +535,7 @@ impl Relay {
             }
         });
         if broken {
-            self.doomed.push(key);
+            self.doomed.push((key, Some(CloseReason::Failed)));
         }
         self.touch(key);
         self.settle(now);
@@ -479,7 +557,7 @@ impl Relay {
                 }
             });
             if broken {
-                self.doomed.push(key);
+                self.doomed.push((key, Some(CloseReason::Failed)));
             }
             self.touch(key);
         }
@@ -549,7 +627,7 @@ impl Relay {
         tracing::error!(room = %key.room, peer = %key.peer, "media peer panicked; dropping it");
         metrics::counter!("relay_peer_panics_total").increment(1);
         self.counters.panics += 1;
-        self.doomed.push(key);
+        self.doomed.push((key, Some(CloseReason::Panicked)));
     }
 
     /// Runs `f` on a peer, turning a panic into that peer's removal.
@@ -625,14 +703,16 @@ impl Relay {
                     self.on_event(now, key, e);
                 }
                 if alive == Some(false) {
-                    self.doomed.push(key);
+                    let closed = self.peers.get(&key).is_some_and(|p| p.remote_closed);
+                    self.doomed
+                        .push((key, (!closed).then_some(CloseReason::Failed)));
                 }
             }
             if self.doomed.is_empty() {
                 break;
             }
-            for key in std::mem::take(&mut self.doomed) {
-                self.remove_peer(key);
+            for (key, reason) in std::mem::take(&mut self.doomed) {
+                self.remove_peer(now, key, reason);
             }
         }
     }
@@ -677,10 +757,13 @@ impl Relay {
         p.declared.extend(declared);
         let answer = self.guarded(key, |p| p.rtc.sdp_api().accept_offer(offer));
         match answer {
-            Some(Ok(answer)) => self.events.push(Event::Answer {
-                key,
-                sdp: answer.to_sdp_string(),
-            }),
+            Some(Ok(answer)) => {
+                self.reach(now, key, Stage::Negotiated);
+                self.events.push(Event::Answer {
+                    key,
+                    sdp: answer.to_sdp_string(),
+                });
+            }
             Some(Err(e)) => {
                 tracing::debug!(error = %e, "offer refused");
                 self.reject(key, "the offer was refused");
@@ -702,6 +785,9 @@ impl Relay {
                 rtc,
                 timeout: now,
                 role: role(),
+                created: now,
+                stage: Stage::New,
+                remote_closed: false,
             },
         );
         self.rooms.entry(key.room).or_default().insert(key);
@@ -900,7 +986,7 @@ impl Relay {
     }
 
     fn answer(&mut self, now: Instant, key: PeerKey, answer: &str) {
-        let Ok(answer) = SdpAnswer::from_sdp_string(answer) else {
+        let Ok(answer) = SdpAnswer::from_sdp_string(&bundle_if_all_rejected(answer)) else {
             return self.reject(key, "the answer is not valid SDP");
         };
         let fault = self.faulty(key);
@@ -938,6 +1024,16 @@ impl Relay {
             Err(_) => return self.panicked(key),
         }
         let mut opened = Vec::new();
+        if let Some(p) = self.peers.get_mut(&key) {
+            p.reached(now, Stage::Negotiated);
+        }
+        let Some(Peer {
+            role: Role::Subscriber(s),
+            ..
+        }) = self.peers.get_mut(&key)
+        else {
+            return;
+        };
         s.outs.retain_mut(|o| match o.state {
             OutState::Negotiating(m) => {
                 o.state = OutState::Open(m);
@@ -1062,8 +1158,18 @@ impl Relay {
                 }
             }
             RtcEvent::IceConnectionStateChange(str0m::IceConnectionState::Disconnected) => {
-                // The client went away without a goodbye; signaling will normally say so too.
-                self.doomed.push(key);
+                // Every candidate pair failed: the client went away without a goodbye (signaling
+                // will normally say so too), or never answered a connectivity check.
+                self.doomed.push((key, Some(CloseReason::IceLost)));
+            }
+            RtcEvent::IceConnectionStateChange(
+                str0m::IceConnectionState::Connected | str0m::IceConnectionState::Completed,
+            ) => self.reach(now, key, Stage::IceConnected),
+            RtcEvent::Connected => self.reach(now, key, Stage::Connected),
+            RtcEvent::Closed => {
+                if let Some(p) = self.peers.get_mut(&key) {
+                    p.remote_closed = true;
+                }
             }
             _ => {}
         }
@@ -1167,6 +1273,7 @@ impl Relay {
         let Some(&id) = p.tracks.get(&data.mid) else {
             return;
         };
+        self.reach(now, key, Stage::Flowing);
         if !data.contiguous {
             // Loss the publisher did not repair in time: the decoders downstream need a fresh
             // keyframe.
@@ -1181,12 +1288,11 @@ impl Relay {
         let mut want_keyframe = false;
         for sub in subs {
             let fault = self.faulty(sub);
-            let Some(Peer {
-                rtc,
-                role: Role::Subscriber(s),
-                ..
-            }) = self.peers.get_mut(&sub)
-            else {
+            let Some(peer) = self.peers.get_mut(&sub) else {
+                continue;
+            };
+            let (rtc, written_before) = (&mut peer.rtc, peer.stage == Stage::Flowing);
+            let Role::Subscriber(s) = &mut peer.role else {
                 continue;
             };
             let layer = s.layer;
@@ -1236,6 +1342,9 @@ impl Relay {
                 Ok(Ok(true)) => {
                     self.counters.forwarded_frames += 1;
                     metrics::counter!("relay_forwarded_frames_total").increment(1);
+                    if !written_before {
+                        self.reach(now, sub, Stage::Flowing);
+                    }
                 }
                 Ok(Ok(false)) => {}
                 Ok(Err(e)) => tracing::debug!(error = %e, "write to subscriber failed"),
@@ -1249,12 +1358,40 @@ impl Relay {
         }
     }
 
+    /// Records that `key` reached `stage` of its setup.
+    fn reach(&mut self, now: Instant, key: PeerKey, stage: Stage) {
+        if let Some(p) = self.peers.get_mut(&key) {
+            p.reached(now, stage);
+        }
+    }
+
     /// Frees everything a peer held: its connection, its tracks (ended for every subscriber),
-    /// its subscriptions and its routes.
-    fn remove_peer(&mut self, key: PeerKey) {
+    /// its subscriptions and its routes. `reason` is `None` when the client left; otherwise the
+    /// relay closed it, and says so to the client and in the log.
+    fn remove_peer(&mut self, now: Instant, key: PeerKey, reason: Option<CloseReason>) {
         let Some(peer) = self.peers.remove(&key) else {
             return;
         };
+        let (role, stage) = (peer.role_label(), peer.stage);
+        metrics::counter!(
+            "relay_peers_closed_total",
+            "role" => role,
+            "reason" => reason.map_or("left", CloseReason::as_str),
+            "stage" => stage.as_str(),
+        )
+        .increment(1);
+        if let Some(reason) = reason {
+            tracing::warn!(
+                room = %key.room,
+                peer = %key.peer,
+                role,
+                stage = stage.as_str(),
+                age_ms = now.saturating_duration_since(peer.created).as_millis() as u64,
+                reason = reason.as_str(),
+                "relay closed a media connection",
+            );
+            self.events.push(Event::Closed { key, reason });
+        }
         match peer.role {
             Role::Publisher(p) => {
                 for id in p.tracks.into_values() {

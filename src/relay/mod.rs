@@ -171,6 +171,50 @@ pub enum Event {
         /// Human-readable reason (never internal error text).
         reason: &'static str,
     },
+    /// The relay closed a connection on its own (its client had not left): the client should
+    /// publish or subscribe again.
+    Closed {
+        /// The peer.
+        key: PeerKey,
+        /// Why.
+        reason: CloseReason,
+    },
+}
+
+/// Why the relay closed a media connection that its client had not left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// ICE lost every candidate pair: the client stopped answering connectivity checks, or
+    /// never answered them.
+    IceLost,
+    /// The connection failed (a DTLS or SRTP error).
+    Failed,
+    /// A bug in the connection's code, caught; only this connection was dropped.
+    Panicked,
+}
+
+impl CloseReason {
+    /// The label in metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::IceLost => "ice-lost",
+            CloseReason::Failed => "failed",
+            CloseReason::Panicked => "panicked",
+        }
+    }
+
+    /// What the client is told.
+    pub fn message(self) -> &'static str {
+        match self {
+            CloseReason::IceLost => {
+                "media connection lost: no ICE candidate pair works; publish or subscribe again"
+            }
+            CloseReason::Failed => "media connection failed; publish or subscribe again",
+            CloseReason::Panicked => {
+                "media connection dropped after an internal error; publish or subscribe again"
+            }
+        }
+    }
 }
 
 /// The hub's way to the media task. Cheap to clone.
@@ -207,13 +251,15 @@ pub struct MediaTask {
     commands: mpsc::Receiver<Command>,
 }
 
-/// Binds the UDP socket. `public` are the addresses advertised as host candidates (the bound
-/// address when empty; an unspecified IP is advertised as 127.0.0.1).
+/// Binds the UDP socket with `buffer` bytes of receive and send buffer. `public` are the
+/// addresses advertised as host candidates (the bound address when empty; an unspecified IP
+/// is advertised as 127.0.0.1).
 pub async fn bind(
     addr: SocketAddr,
     public: &[SocketAddr],
+    buffer: usize,
 ) -> std::io::Result<(RelayHandle, MediaTask, SocketAddr)> {
-    let socket = UdpSocket::bind(addr).await?;
+    let socket = udp_socket(addr, buffer)?;
     let local = socket.local_addr()?;
     let mut candidates: Vec<SocketAddr> = public
         .iter()
@@ -253,6 +299,59 @@ pub async fn bind(
     ))
 }
 
+/// How often the kernel's drop count of the media socket is read.
+const DROPS_CHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// Datagrams the kernel dropped on this process's UDP socket(s) bound to `port` because the
+/// receive buffer was full (`/proc/self/net/udp{,6}`; `None` where that does not exist).
+fn socket_drops(port: u16) -> Option<u64> {
+    ["/proc/self/net/udp", "/proc/self/net/udp6"]
+        .iter()
+        .filter_map(|t| std::fs::read_to_string(t).ok())
+        .filter_map(|table| drops_in(&table, port))
+        .reduce(|a, b| a + b)
+}
+
+/// The `drops` column (the last) summed over the rows of a `/proc/net/udp` table whose local
+/// address has `port`; `None` when no row has it.
+pub(crate) fn drops_in(table: &str, port: u16) -> Option<u64> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut cols = line.split_whitespace();
+            let local = cols.nth(1)?;
+            let (_, p) = local.rsplit_once(':')?;
+            (u16::from_str_radix(p, 16).ok()? == port).then(|| cols.last()?.parse::<u64>().ok())?
+        })
+        .reduce(|a, b| a + b)
+}
+
+/// A non-blocking UDP socket bound to `addr` with `buffer` bytes of receive and send buffer.
+/// Every connection's handshakes and media share this one socket: with the kernel's default
+/// (about 200 KB) a burst of connection set-ups overflows it, and lost handshake packets
+/// delay or fail the set-up.
+fn udp_socket(addr: SocketAddr, buffer: usize) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: the kernel caps both at net.core.{r,w}mem_max.
+    let _ = socket.set_recv_buffer_size(buffer);
+    let _ = socket.set_send_buffer_size(buffer);
+    // Linux reports twice the usable size it granted.
+    let granted = socket.recv_buffer_size().unwrap_or(0) / 2;
+    if granted < buffer {
+        tracing::warn!(
+            asked = buffer,
+            granted,
+            "the media socket's receive buffer is smaller than HUB_MEDIA_SOCKET_BUFFER; raise \
+             net.core.rmem_max"
+        );
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
 impl MediaTask {
     /// Runs the media loop until `shutdown`: read datagrams, commands and timers, feed the core,
     /// send what it produced.
@@ -263,6 +362,8 @@ impl MediaTask {
             mut commands,
         } = self;
         let mut buf = vec![0u8; 2048];
+        let port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
+        let mut drops_check = tokio::time::interval(DROPS_CHECK_EVERY);
         loop {
             let deadline = relay
                 .next_timeout()
@@ -291,6 +392,11 @@ impl MediaTask {
                     Err(e) => tracing::debug!(error = %e, "relay recv"),
                 },
                 () = tokio::time::sleep_until(deadline) => relay.timeout(std::time::Instant::now()),
+                _ = drops_check.tick() => {
+                    if let Some(d) = socket_drops(port) {
+                        metrics::counter!("relay_socket_drops_total").absolute(d);
+                    }
+                }
             }
             for t in relay.take_transmits() {
                 match socket.try_send_to(&t.contents, t.destination) {

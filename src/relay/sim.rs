@@ -17,7 +17,7 @@ use str0m::{Candidate, Event as RtcEvent, Input, Output, Rtc};
 use uuid::Uuid;
 
 use super::core::{Relay, RelayConfig};
-use super::{Command, Event, Layer, PeerKey, Source};
+use super::{CloseReason, Command, Event, Layer, PeerKey, Source};
 
 pub const RELAY_ADDR: ([u8; 4], u16) = ([127, 0, 0, 1], 3480);
 pub const STEP: Duration = Duration::from_millis(5);
@@ -79,6 +79,8 @@ pub struct Net {
     /// When set, every relay datagram is also sent to this socket's peer (a loopback sink), so
     /// the benchmark pays the real `sendto` cost.
     pub sink: Option<UdpSocket>,
+    /// Connections the relay closed on its own, with why, in order.
+    pub closed: Vec<(PeerKey, CloseReason)>,
 }
 
 pub fn relay_addr() -> SocketAddr {
@@ -106,6 +108,7 @@ impl Net {
             frame_no: 0,
             relay_time: Duration::ZERO,
             sink: None,
+            closed: Vec::new(),
         }
     }
 
@@ -345,6 +348,7 @@ impl Net {
                     .command(self.now, Command::Answer { key, answer: sdp });
             }
             Event::Rejected { key, reason } => panic!("relay rejected {key:?}: {reason}"),
+            Event::Closed { key, reason } => self.closed.push((key, reason)),
         }
     }
 

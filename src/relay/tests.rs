@@ -6,7 +6,7 @@ use str0m::media::{Direction, MediaKind};
 use uuid::Uuid;
 
 use super::sim::{relay_addr, Got, Net, FRAME_EVERY, STEP};
-use super::{Command, Layer, Source};
+use super::{CloseReason, Command, Layer, Source};
 
 fn fan_out(n: usize) -> (u64, Net) {
     let room = Uuid::new_v4();
@@ -492,4 +492,103 @@ fn a_panicking_peer_is_dropped_alone_and_freed() {
         net.leave(i);
     }
     assert_eq!(net.relay.stats(), Default::default());
+    // Both clients were told why; the ones that left were not.
+    assert_eq!(
+        net.closed,
+        vec![
+            (net.clients[doomed].key, CloseReason::Panicked),
+            (net.clients[pb].key, CloseReason::Panicked)
+        ]
+    );
+}
+
+#[test]
+fn a_silent_client_is_closed_told_and_freed() {
+    let room = Uuid::new_v4();
+    let mut net = Net::new();
+    let publisher = net.publisher(room, Source::Camera);
+    let steady = net.subscriber(room);
+    let lost = net.subscriber(room);
+    net.connect();
+    net.stream(&[(publisher, 7)], Duration::from_secs(1));
+    assert!(net.frames_at(lost) > 20);
+
+    // One subscriber's network goes away after it connected, and a new one never gets
+    // through: neither answers a connectivity check again.
+    let never = net.subscriber(room);
+    let silent = [net.clients[lost].addr, net.clients[never].addr];
+    net.drop = Some(Box::new(move |from, to, _| {
+        silent.contains(&from) || silent.contains(&to)
+    }));
+    net.stream(&[(publisher, 7)], Duration::from_secs(45));
+
+    let (lost_key, never_key) = (net.clients[lost].key, net.clients[never].key);
+    assert_eq!(net.closed.len(), 2, "closed: {:?}", net.closed);
+    assert!(net.closed.contains(&(lost_key, CloseReason::IceLost)));
+    assert!(net.closed.contains(&(never_key, CloseReason::IceLost)));
+    assert!(!net.relay.holds(lost_key) && !net.relay.holds(never_key));
+    assert_eq!(net.frames_at(never), 0);
+    // The rest of the room did not notice.
+    let before = net.frames_at(steady);
+    net.stream(&[(publisher, 7)], Duration::from_secs(1));
+    assert!(net.frames_at(steady) >= before + 25);
+    let stats = net.relay.stats();
+    assert_eq!((stats.publishers, stats.subscribers), (1, 1));
+
+    net.leave(publisher);
+    net.leave(steady);
+    assert_eq!(net.relay.stats(), Default::default());
+    assert_eq!(net.closed.len(), 2, "leaving is not closing");
+}
+
+#[test]
+fn an_answer_rejecting_every_section_gets_an_empty_bundle_group() {
+    use super::core::bundle_if_all_rejected;
+    let rejected = "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+                    m=video 0 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n";
+    let fixed = bundle_if_all_rejected(rejected);
+    assert_eq!(
+        fixed,
+        "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE\r\n\
+         m=video 0 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n"
+    );
+    // Anything else passes untouched: a live section, an existing group, no media at all.
+    for sdp in [
+        "v=0\r\ns=-\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n",
+        "v=0\r\ns=-\r\na=group:BUNDLE\r\nm=video 0 UDP/TLS/RTP/SAVPF 96\r\n",
+        "v=0\r\ns=-\r\n",
+    ] {
+        assert_eq!(bundle_if_all_rejected(sdp), sdp);
+    }
+}
+
+#[test]
+fn socket_drops_are_read_from_the_kernel_table_by_port() {
+    let table = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n\
+  1: 0100007F:4706 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1 2 0000000000000000 90\n\
+  2: 0100007F:D431 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 3 2 0000000000000000 7\n";
+    assert_eq!(super::drops_in(table, 18182), Some(90));
+    assert_eq!(super::drops_in(table, 54321), Some(7));
+    assert_eq!(super::drops_in(table, 1), None);
+}
+
+#[tokio::test]
+async fn the_media_socket_gets_the_buffer_asked_for() {
+    let asked = 1 << 20;
+    let (_handle, task, local) = super::bind("127.0.0.1:0".parse().unwrap(), &[], asked)
+        .await
+        .unwrap();
+    assert_ne!(local.port(), 0);
+    let sock = socket2::SockRef::from(&task.socket);
+    // The kernel grants at most its maximum, and reports twice what it granted.
+    let max = |f: &str| -> usize {
+        std::fs::read_to_string(f)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(asked)
+    };
+    let rmem = asked.min(max("/proc/sys/net/core/rmem_max"));
+    let wmem = asked.min(max("/proc/sys/net/core/wmem_max"));
+    assert_eq!(sock.recv_buffer_size().unwrap(), 2 * rmem);
+    assert_eq!(sock.send_buffer_size().unwrap(), 2 * wmem);
 }

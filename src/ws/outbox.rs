@@ -4,15 +4,26 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use signaling::CloseCode;
 use tokio::sync::{mpsc, watch};
+
+/// One encoded frame for the socket.
+#[derive(Debug)]
+pub struct Frame {
+    /// The encoded message.
+    pub text: Arc<str>,
+    /// For a relayed `signal`: when the hub read it from its sender's socket, so the writer can
+    /// record the hub's whole pass (`hub_signal_pass_seconds`) once the frame is written.
+    pub since: Option<Instant>,
+}
 
 /// The sending side, held by the hub. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Outbox {
     /// Encoded frames for the socket task.
-    frames: mpsc::Sender<Arc<str>>,
+    frames: mpsc::Sender<Frame>,
     /// Bytes queued and not yet written, shared with the receiving side.
     queued_bytes: Arc<AtomicUsize>,
     /// Byte bound of the queue.
@@ -24,7 +35,7 @@ pub struct Outbox {
 /// The receiving side, owned by the socket task.
 pub struct OutboxReceiver {
     /// Frames to write.
-    pub frames: mpsc::Receiver<Arc<str>>,
+    pub frames: mpsc::Receiver<Frame>,
     /// Same counter as the sender's.
     queued_bytes: Arc<AtomicUsize>,
     /// Fires when someone asks this socket to close.
@@ -55,12 +66,27 @@ impl Outbox {
     /// Queues a frame. Returns false (and asks the socket to close with 4008) when the reader
     /// is too slow; false also when the socket is already gone.
     pub fn push(&self, frame: Arc<str>) -> bool {
+        self.push_frame(Frame {
+            text: frame,
+            since: None,
+        })
+    }
+
+    /// Queues a relayed signal read from its sender's socket at `since`.
+    pub fn push_since(&self, frame: Arc<str>, since: Instant) -> bool {
+        self.push_frame(Frame {
+            text: frame,
+            since: Some(since),
+        })
+    }
+
+    fn push_frame(&self, frame: Frame) -> bool {
         // Once a close is requested nothing more is queued, so the client never sees a gap
         // followed by more frames: what it got is a contiguous prefix, then the close.
         if self.close.borrow().is_some() {
             return false;
         }
-        let len = frame.len();
+        let len = frame.text.len();
         if self.queued_bytes.load(Ordering::Relaxed) + len > self.max_bytes {
             self.close_with(CloseCode::TooSlow);
             return false;
@@ -98,9 +124,13 @@ impl Outbox {
 }
 
 impl OutboxReceiver {
-    /// Marks a frame as written (releases its bytes).
-    pub fn written(&self, frame: &str) {
-        self.queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
+    /// Marks a frame as written (releases its bytes; records a relayed signal's pass).
+    pub fn written(&self, frame: &Frame) {
+        self.queued_bytes
+            .fetch_sub(frame.text.len(), Ordering::Relaxed);
+        if let Some(since) = frame.since {
+            metrics::histogram!("hub_signal_pass_seconds").record(since.elapsed().as_secs_f64());
+        }
     }
 }
 
@@ -117,7 +147,7 @@ mod tests {
         assert_eq!(*rx.close.borrow_and_update(), Some(CloseCode::TooSlow));
         let f = rx.frames.try_recv().unwrap();
         rx.written(&f);
-        assert_eq!(&*f, "a");
+        assert_eq!(&*f.text, "a");
     }
 
     #[test]

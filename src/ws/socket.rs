@@ -179,10 +179,10 @@ where
             },
             frame = rx.frames.recv() => match frame {
                 Some(frame) => {
-                    rx.written(&frame);
-                    if sink.send(Message::Text(Utf8Bytes::from(&*frame))).await.is_err() {
+                    if sink.send(Message::Text(Utf8Bytes::from(&*frame.text))).await.is_err() {
                         return None;
                     }
+                    rx.written(&frame);
                     Action::Nothing
                 }
                 None => Action::Nothing,
@@ -216,7 +216,7 @@ where
                 while let Ok(frame) = rx.frames.try_recv() {
                     rx.written(&frame);
                     if sink
-                        .send(Message::Text(Utf8Bytes::from(&*frame)))
+                        .send(Message::Text(Utf8Bytes::from(&*frame.text)))
                         .await
                         .is_err()
                     {
@@ -280,7 +280,7 @@ async fn handle(
         }
         ClientMessage::Signal(s) => {
             // Refusals come back through the outbox (an `error` frame or a 4507 close).
-            state.hub.signal(peer, s).await;
+            state.hub.signal(peer, s, std::time::Instant::now()).await;
             Action::Nothing
         }
         ClientMessage::Subscribe(sub) => match state.hub.subscribe(peer, sub).await {

@@ -48,6 +48,7 @@ pub fn test_config() -> Config {
     c.media = Some(proctor_hub::config::MediaConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
         public_addrs: vec![],
+        socket_buffer: 1 << 20,
     });
     c
 }

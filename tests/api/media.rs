@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use proctor_hub::model::UserRole;
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::Registry;
@@ -33,7 +34,7 @@ use webrtc::peer_connection::{
 
 use crate::helpers::new_session;
 use crate::helpers::spawn_app;
-use crate::ws::{assert_no_leaks, authed, recv_type, send, Ws};
+use crate::ws::{assert_no_leaks, authed, recv, recv_type, send, Ws};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -295,13 +296,63 @@ async fn candidate_vp8_reaches_two_proctors_through_the_relay(pool: PgPool) {
     );
     assert_eq!(live.subscriptions, 2, "{live:?}");
 
-    // Everyone leaves: the hub and the relay let go of everything.
+    // The candidate's laptop goes: its track ends for both proctors, whose answers to the
+    // relay's renegotiation reject every section (and so carry no BUNDLE group). The relay
+    // accepts them: no error, and the ended subscriptions are released.
     cand.pc.close().await.unwrap();
+    drop(laptop);
+    for (ws, c) in &mut proctors {
+        let offer = loop {
+            let m = recv(ws).await;
+            assert_ne!(m["type"], "error", "{m}");
+            if m["type"] == "signal" && m["data"]["kind"] == "offer" {
+                break m;
+            }
+        };
+        assert_eq!(offer["data"]["tracks"], json!([]));
+        c.pc.set_remote_description(
+            RTCSessionDescription::offer(offer["data"]["sdp"].as_str().unwrap().into()).unwrap(),
+        )
+        .await
+        .unwrap();
+        let answer = c.pc.create_answer(None).await.unwrap();
+        c.pc.set_local_description(answer).await.unwrap();
+        let sdp = c.pc.local_description().await.unwrap().sdp;
+        assert!(
+            !sdp.contains("a=group:BUNDLE"),
+            "the case under test: {sdp}"
+        );
+        send(
+            ws,
+            json!({"type": "signal", "roomId": room, "to": "hub",
+            "data": {"kind": "answer", "sdp": sdp}}),
+        )
+        .await;
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let relay = app.state.hub.stats().await.relay;
+        if (relay.publishers, relay.tracks, relay.subscriptions) == (0, 0, 0) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{relay:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (ws, _) in &mut proctors {
+        while let Ok(Some(Ok(m))) =
+            tokio::time::timeout(Duration::from_millis(200), ws.next()).await
+        {
+            if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
+                assert!(!t.contains("\"error\""), "{t}");
+            }
+        }
+    }
+
+    // Everyone leaves: the hub and the relay let go of everything.
     for (_, c) in &proctors {
         c.pc.close().await.unwrap();
     }
     drop(proctors);
-    drop(laptop);
     assert_no_leaks(&app).await;
     app.stop().await;
 }

@@ -46,8 +46,8 @@ use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState,
-    RTCPeerConnectionState, RTCStatsReportEntry, StatsSelector,
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceConnectionState,
+    RTCIceGatheringState, RTCPeerConnectionState, RTCStatsReportEntry, StatsSelector,
 };
 
 use crate::error::{Error, Result};
@@ -197,9 +197,42 @@ impl Seen {
     }
 }
 
+/// How far a subscriber's setup got, in the order it happens. A subscriber that never
+/// receives a packet is reported by the last stage it reached, so a stall can be told apart:
+/// no offer from the hub, ICE never connecting, DTLS never completing, or a track without
+/// packets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Stage {
+    /// Its `subscribe` went out.
+    #[default]
+    Subscribed,
+    /// The hub's offer arrived.
+    Offered,
+    /// Its answer went out.
+    Answered,
+    /// ICE connected (a pair succeeded).
+    IceConnected,
+    /// DTLS completed: the peer connection is connected.
+    Connected,
+    /// The hub's track was announced to the client.
+    Track,
+    /// The first packet arrived.
+    FirstPacket,
+}
+
 /// What one subscriber received.
 #[derive(Default)]
 struct SubStats {
+    /// The subscriber's peer id (to find it in the hub's log).
+    peer_id: String,
+    /// The furthest stage of its setup.
+    stage: Stage,
+    /// ICE and peer connection states that ended a connection (`Failed`, `Disconnected`,
+    /// `Closed`), in order, before the run stopped.
+    failures: Vec<String>,
+    /// `error` codes the hub sent on its socket.
+    hub_errors: Vec<String>,
     /// When its `subscribe` went out.
     subscribed: Option<Instant>,
     /// When its first packet arrived.
@@ -219,10 +252,15 @@ struct SubStats {
 }
 
 impl SubStats {
+    fn reached(&mut self, stage: Stage) {
+        self.stage = self.stage.max(stage);
+    }
+
     fn on_packet(&mut self, pkt: &rtc::rtp::Packet, publisher: u32, window: &Window) {
         let now = Instant::now();
         self.rtp_packets += 1;
         self.first.get_or_insert(now);
+        self.reached(Stage::FirstPacket);
         let s = pkt.header.sequence_number;
         match self.last_rtp_seq {
             None => self.last_rtp_seq = Some(s),
@@ -266,6 +304,22 @@ struct Handler {
     gathered: watch::Sender<bool>,
     state: watch::Sender<RTCPeerConnectionState>,
     sink: Option<Sink>,
+    /// Set once the run stops, so closing the connections is not reported as a failure.
+    stop: Stop,
+}
+
+impl Handler {
+    fn record(&self, f: impl FnOnce(&mut SubStats)) {
+        if let Some(sink) = &self.sink {
+            f(&mut lock(&sink.stats));
+        }
+    }
+
+    fn failed(&self, what: String) {
+        if !self.stop.is_set() {
+            self.record(|s| s.failures.push(what));
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -276,7 +330,26 @@ impl PeerConnectionEventHandler for Handler {
         }
     }
 
+    async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
+        match state {
+            RTCIceConnectionState::Connected | RTCIceConnectionState::Completed => {
+                self.record(|s| s.reached(Stage::IceConnected))
+            }
+            RTCIceConnectionState::Failed
+            | RTCIceConnectionState::Disconnected
+            | RTCIceConnectionState::Closed => self.failed(format!("ice {state}")),
+            _ => {}
+        }
+    }
+
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        match state {
+            RTCPeerConnectionState::Connected => self.record(|s| s.reached(Stage::Connected)),
+            RTCPeerConnectionState::Failed
+            | RTCPeerConnectionState::Disconnected
+            | RTCPeerConnectionState::Closed => self.failed(format!("connection {state}")),
+            _ => {}
+        }
         self.state.send_replace(state);
     }
 
@@ -284,6 +357,7 @@ impl PeerConnectionEventHandler for Handler {
         let Some(sink) = self.sink.clone() else {
             return;
         };
+        lock(&sink.stats).reached(Stage::Track);
         // Ends when the track or its connection does.
         tokio::spawn(async move {
             while let Some(evt) = track.poll().await {
@@ -321,7 +395,7 @@ struct Peer {
 }
 
 impl Peer {
-    async fn new(sink: Option<Sink>) -> Result<Peer> {
+    async fn new(sink: Option<Sink>, stop: &Stop) -> Result<Peer> {
         let mut media = MediaEngine::default();
         media
             .register_codec(
@@ -349,6 +423,7 @@ impl Peer {
                 gathered: gathered_tx,
                 state: state_tx,
                 sink,
+                stop: stop.clone(),
             }))
             .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
             .build()
@@ -443,8 +518,8 @@ fn heartbeat_interval(authed: &ServerMessage) -> Duration {
 }
 
 /// Keeps a device's socket alive until `stop`: heartbeats, and `on_msg` for everything the
-/// hub sends (its reply, if any, goes back on the socket). Returns the failures seen: `error`
-/// replies, failed handling, the socket ending before `stop`.
+/// hub sends, `error` replies included (its reply, if any, goes back on the socket). Returns
+/// the failures seen: `error` replies, failed handling, the socket ending before `stop`.
 async fn keep_socket<F, Fut>(
     mut sock: Socket,
     heartbeat: Duration,
@@ -463,17 +538,18 @@ where
             _ = stop.wait() => break,
             _ = tick.tick() => Some(json!({"type": "heartbeat"})),
             m = sock.recv() => match m {
-                Ok(ServerMessage::Error { .. }) => {
-                    failures += 1;
-                    None
-                }
-                Ok(m) => match on_msg(m).await {
-                    Ok(reply) => reply,
-                    Err(_) => {
+                Ok(m) => {
+                    if matches!(m, ServerMessage::Error { .. }) {
                         failures += 1;
-                        None
                     }
-                },
+                    match on_msg(m).await {
+                        Ok(reply) => reply,
+                        Err(_) => {
+                            failures += 1;
+                            None
+                        }
+                    }
+                }
                 Err(_) => {
                     if !stop.is_set() {
                         failures += 1;
@@ -522,7 +598,7 @@ async fn publish(
     let (mut sock, authed) = Socket::connect(url, token).await?;
     let heartbeat = heartbeat_interval(&authed);
     sock.join(room).await?;
-    let peer = Peer::new(None).await?;
+    let peer = Peer::new(None, stop).await?;
     let ssrc = 0x5000_0000 + idx;
     let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
         format!("laptop-{idx}"),
@@ -679,14 +755,25 @@ async fn subscribe(
     let heartbeat = heartbeat_interval(&authed);
     sock.join(room).await?;
     let (stats, publisher) = (sink.stats.clone(), sink.publisher as usize);
-    let peer = Arc::new(Peer::new(Some(sink)).await?);
+    let peer = Arc::new(Peer::new(Some(sink), stop).await?);
     let handle = peer.clone();
-    lock(&stats).subscribed = Some(Instant::now());
+    {
+        let mut st = lock(&stats);
+        st.subscribed = Some(Instant::now());
+        if let ServerMessage::Authed { peer_id, .. } = &authed {
+            st.peer_id = peer_id.to_string();
+        }
+    }
     sock.send_json(&json!({"type": "subscribe", "roomId": room}))
         .await?;
+    let on_socket = stats.clone();
     let socket = tokio::spawn(keep_socket(sock, heartbeat, stop.clone(), move |m| {
-        let peer = peer.clone();
+        let (peer, stats) = (peer.clone(), on_socket.clone());
         async move {
+            if let ServerMessage::Error { code, .. } = &m {
+                lock(&stats).hub_errors.push(code.to_string());
+                return Ok(None);
+            }
             let ServerMessage::Signal {
                 from: PeerRef::Hub,
                 data,
@@ -698,6 +785,7 @@ async fn subscribe(
             if data.kind() != SignalKind::Offer {
                 return Ok(None);
             }
+            lock(&stats).reached(Stage::Offered);
             let sdp = sdp_of(&data);
             peer.pc
                 .set_remote_description(RTCSessionDescription::offer(sdp).map_err(rtc_err)?)
@@ -705,6 +793,7 @@ async fn subscribe(
                 .map_err(rtc_err)?;
             let answer = peer.pc.create_answer(None).await.map_err(rtc_err)?;
             let sdp = peer.local_sdp(answer).await?;
+            lock(&stats).reached(Stage::Answered);
             Ok::<_, Error>(Some(hub_signal(
                 room,
                 json!({"kind": "answer", "sdp": sdp}),
@@ -902,8 +991,21 @@ async fn measure(ctx: &Ctx, args: &MediaArgs, fx: &Fixture) -> Result<RunResult>
         })
         .sum();
     let n_live = live.len();
-    // Packets of the window still in flight arrive while the publishers go on sending.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Packets of the window still in flight arrive while the publishers go on sending: wait
+    // until no more arrive for half a second (at most 5 s), so a backlog in the clients is
+    // not counted as loss.
+    let in_window =
+        |subs: &[Subscriber]| -> u64 { subs.iter().map(|s| lock(&s.stats).in_window).sum() };
+    let drain_until = Instant::now() + Duration::from_secs(5);
+    let mut last = in_window(&subscribers);
+    while Instant::now() < drain_until {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = in_window(&subscribers);
+        if now == last {
+            break;
+        }
+        last = now;
+    }
 
     stop.set();
     let mut socket_failures = 0u64;
@@ -927,9 +1029,24 @@ async fn measure(ctx: &Ctx, args: &MediaArgs, fx: &Fixture) -> Result<RunResult>
     }
     let (mut received, mut expected, mut rtp_gaps, mut foreign) = (0u64, 0u64, 0u64, 0u64);
     let mut per_subscriber = Vec::new();
+    // Subscribers without a first packet, by the last stage their setup reached.
+    let mut stalled: std::collections::BTreeMap<Stage, u64> = Default::default();
+    let mut stalled_detail = Vec::new();
     for s in &subscribers {
         let st = lock(&s.stats);
         per_subscriber.push(st.in_window);
+        if st.first.is_none() {
+            *stalled.entry(st.stage).or_default() += 1;
+            if stalled_detail.len() < 20 {
+                stalled_detail.push(json!({
+                    "peerId": st.peer_id,
+                    "publisher": s.publisher,
+                    "stage": st.stage,
+                    "failures": st.failures,
+                    "hubErrors": st.hub_errors,
+                }));
+            }
+        }
         packet.merge(&st.latency);
         match (st.subscribed, st.first) {
             (Some(a), Some(b)) => first.ok(b.saturating_duration_since(a)),
@@ -997,7 +1114,18 @@ async fn measure(ctx: &Ctx, args: &MediaArgs, fx: &Fixture) -> Result<RunResult>
         "writeFailures": write_failures,
         "socketFailures": socket_failures,
         "firstError": first_error,
+        "stalled": stalled,
+        "stalledDetail": stalled_detail,
     });
+    let stalled_note = if stalled.is_empty() {
+        String::new()
+    } else {
+        let by_stage: Vec<String> = stalled
+            .iter()
+            .map(|(stage, n)| format!("{n} after {}", json!(stage).as_str().unwrap_or("?")))
+            .collect();
+        format!(", never started: {}", by_stage.join(", "))
+    };
     report(
         ctx,
         Measured {
@@ -1014,7 +1142,7 @@ async fn measure(ctx: &Ctx, args: &MediaArgs, fx: &Fixture) -> Result<RunResult>
             headline: format!(
                 "{} publishers × {} subscribers, {:.0} pkt/s delivered, loss {loss_pct:.3} %, \
                  first-packet p50 {:.1} ms p99 {:.1} ms, publisher egress {egress_kbps:.0} \
-                 kbit/s ({egress_ratio:.2}× media)",
+                 kbit/s ({egress_ratio:.2}× media){stalled_note}",
                 n_live,
                 args.subscribers,
                 delivered as f64 / secs,
