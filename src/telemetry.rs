@@ -57,6 +57,15 @@ pub fn metrics_handle() -> PrometheusHandle {
                     ],
                 )
                 .expect("bucket list is not empty")
+                // A relayed signal's pass through the hub takes tens of microseconds.
+                .set_buckets_for_metric(
+                    Matcher::Full("hub_signal_pass_seconds".into()),
+                    &[
+                        0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                        0.025, 0.05, 0.1,
+                    ],
+                )
+                .expect("bucket list is not empty")
                 .set_buckets_for_metric(
                     Matcher::Suffix("_bps".into()),
                     &[

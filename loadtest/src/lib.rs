@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod error;
+pub mod peer;
 pub mod plot;
 pub mod scenario;
 pub mod stats;

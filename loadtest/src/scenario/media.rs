@@ -24,33 +24,17 @@ use std::time::Duration;
 use bytes::Bytes;
 use clap::Args;
 use futures::{stream, StreamExt};
-use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::Registry;
-use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
-use rtc::peer_connection::configuration::media_engine::{MediaEngine, MIME_TYPE_VP8};
-use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
-use rtc::peer_connection::configuration::RTCConfigurationBuilder;
-use rtc::peer_connection::sdp::RTCSessionDescription;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
-    RtpCodecKind,
-};
 use serde_json::{json, Value};
 use signaling::{PeerRef, ServerMessage, SignalData, SignalKind};
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use uuid::Uuid;
-use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
-use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceConnectionState,
-    RTCIceGatheringState, RTCPeerConnectionState, RTCStatsReportEntry, StatsSelector,
-};
+use webrtc::peer_connection::{RTCIceConnectionState, RTCPeerConnectionState};
 
 use crate::error::{Error, Result};
+use crate::peer::{camera_track, first_mid, vp8_header, vp8_packet, Ignore, Observer, Peer};
 use crate::scenario::fixture::{Fixture, Plan};
 use crate::scenario::{hub_window, instant_of, micros, report, Ctx, Measured, Stop};
 use crate::stats::{Recorder, RunResult};
@@ -60,10 +44,6 @@ use crate::ws::Socket;
 const MAX_PACKET_BYTES: usize = 1100;
 /// Marks the stamp inside a payload.
 const MAGIC: &[u8; 4] = b"PHLT";
-/// Loopback candidates are gathered at once; this only bounds a broken client.
-const GATHER_TIMEOUT: Duration = Duration::from_secs(15);
-/// RTP payload type of VP8 in the publishers' offers.
-const VP8_PT: u8 = 96;
 /// An RTP header without extensions, counted in the media bytes a publisher writes.
 const RTP_HEADER_BYTES: u64 = 12;
 
@@ -140,14 +120,8 @@ impl Stamp {
 /// A synthetic VP8 RTP payload of `len` bytes: the payload descriptor (start of partition),
 /// a key or inter frame header, the stamp, filler.
 fn vp8_payload(stamp: Stamp, keyframe: bool, len: usize) -> Bytes {
-    let mut p = Vec::with_capacity(len);
-    p.push(0x10);
-    if keyframe {
-        // Frame tag (key frame, shown), start code, 640×480.
-        p.extend_from_slice(&[0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01]);
-    } else {
-        p.extend_from_slice(&[0x11, 0x02, 0x00]);
-    }
+    let mut p = vp8_header(keyframe);
+    p.reserve(len.saturating_sub(p.len()));
     stamp.write(&mut p);
     p.resize(len.max(p.len()), (stamp.seq % 251) as u8);
     Bytes::from(p)
@@ -300,19 +274,17 @@ fn lock(stats: &Mutex<SubStats>) -> std::sync::MutexGuard<'_, SubStats> {
     stats.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-struct Handler {
-    gathered: watch::Sender<bool>,
-    state: watch::Sender<RTCPeerConnectionState>,
-    sink: Option<Sink>,
+/// A subscriber's observer: records how far its set-up got and counts what its track
+/// receives.
+struct Watch {
+    sink: Sink,
     /// Set once the run stops, so closing the connections is not reported as a failure.
     stop: Stop,
 }
 
-impl Handler {
+impl Watch {
     fn record(&self, f: impl FnOnce(&mut SubStats)) {
-        if let Some(sink) = &self.sink {
-            f(&mut lock(&sink.stats));
-        }
+        f(&mut lock(&self.sink.stats));
     }
 
     fn failed(&self, what: String) {
@@ -322,15 +294,8 @@ impl Handler {
     }
 }
 
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Handler {
-    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
-        if state == RTCIceGatheringState::Complete {
-            self.gathered.send_replace(true);
-        }
-    }
-
-    async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
+impl Observer for Watch {
+    fn ice_state(&self, state: RTCIceConnectionState) {
         match state {
             RTCIceConnectionState::Connected | RTCIceConnectionState::Completed => {
                 self.record(|s| s.reached(Stage::IceConnected))
@@ -342,7 +307,7 @@ impl PeerConnectionEventHandler for Handler {
         }
     }
 
-    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+    fn connection_state(&self, state: RTCPeerConnectionState) {
         match state {
             RTCPeerConnectionState::Connected => self.record(|s| s.reached(Stage::Connected)),
             RTCPeerConnectionState::Failed
@@ -350,14 +315,11 @@ impl PeerConnectionEventHandler for Handler {
             | RTCPeerConnectionState::Closed => self.failed(format!("connection {state}")),
             _ => {}
         }
-        self.state.send_replace(state);
     }
 
-    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let Some(sink) = self.sink.clone() else {
-            return;
-        };
-        lock(&sink.stats).reached(Stage::Track);
+    fn track(&self, track: Arc<dyn TrackRemote>) {
+        self.record(|s| s.reached(Stage::Track));
+        let sink = self.sink.clone();
         // Ends when the track or its connection does.
         tokio::spawn(async move {
             while let Some(evt) = track.poll().await {
@@ -371,132 +333,6 @@ impl PeerConnectionEventHandler for Handler {
             }
         });
     }
-}
-
-fn vp8() -> RTCRtpCodec {
-    RTCRtpCodec {
-        mime_type: MIME_TYPE_VP8.to_owned(),
-        clock_rate: 90_000,
-        channels: 0,
-        sdp_fmtp_line: String::new(),
-        rtcp_feedback: vec![],
-    }
-}
-
-fn rtc_err(e: impl std::fmt::Display) -> Error {
-    Error::WebRtc(e.to_string())
-}
-
-/// A webrtc-rs peer on a loopback UDP port.
-struct Peer {
-    pc: Arc<dyn PeerConnection>,
-    gathered: watch::Receiver<bool>,
-    state: watch::Receiver<RTCPeerConnectionState>,
-}
-
-impl Peer {
-    async fn new(sink: Option<Sink>, stop: &Stop) -> Result<Peer> {
-        let mut media = MediaEngine::default();
-        media
-            .register_codec(
-                RTCRtpCodecParameters {
-                    rtp_codec: vp8(),
-                    payload_type: VP8_PT,
-                },
-                RtpCodecKind::Video,
-            )
-            .map_err(rtc_err)?;
-        let registry =
-            register_default_interceptors(Registry::new(), &mut media).map_err(rtc_err)?;
-        let settings = SettingEngineBuilder::new()
-            .with_include_loopback_candidate(true)
-            .with_multicast_dns_mode(MulticastDnsMode::Disabled)
-            .build();
-        let (gathered_tx, gathered) = watch::channel(false);
-        let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
-        let pc = PeerConnectionBuilder::new()
-            .with_configuration(RTCConfigurationBuilder::new().build())
-            .with_media_engine(media)
-            .with_setting_engine(settings)
-            .with_interceptor_registry(registry)
-            .with_handler(Arc::new(Handler {
-                gathered: gathered_tx,
-                state: state_tx,
-                sink,
-                stop: stop.clone(),
-            }))
-            .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
-            .build()
-            .await
-            .map_err(rtc_err)?;
-        Ok(Peer {
-            pc: Arc::new(pc),
-            gathered,
-            state,
-        })
-    }
-
-    /// Sets the local description and returns it once every candidate is in it (no trickle
-    /// needed on loopback).
-    async fn local_sdp(&self, desc: RTCSessionDescription) -> Result<String> {
-        self.pc.set_local_description(desc).await.map_err(rtc_err)?;
-        let mut gathered = self.gathered.clone();
-        tokio::time::timeout(GATHER_TIMEOUT, gathered.wait_for(|g| *g))
-            .await
-            .map_err(|_| Error::WebRtc("ICE gathering did not complete".into()))?
-            .map_err(rtc_err)?;
-        self.pc
-            .local_description()
-            .await
-            .map(|d| d.sdp)
-            .ok_or_else(|| Error::WebRtc("no local description".into()))
-    }
-
-    /// Waits until connected; fails on `Failed` or `Closed`.
-    async fn connected(&self) -> Result<()> {
-        let mut state = self.state.clone();
-        let s = state
-            .wait_for(|s| {
-                matches!(
-                    s,
-                    RTCPeerConnectionState::Connected
-                        | RTCPeerConnectionState::Failed
-                        | RTCPeerConnectionState::Closed
-                )
-            })
-            .await
-            .map_err(rtc_err)?;
-        match *s {
-            RTCPeerConnectionState::Connected => Ok(()),
-            other => Err(Error::WebRtc(format!("connection {other}"))),
-        }
-    }
-
-    /// Bytes of every datagram this peer sent (media, RTCP, STUN, DTLS).
-    async fn transport_bytes_sent(&self) -> u64 {
-        let report = self
-            .pc
-            .get_stats(std::time::Instant::now(), StatsSelector::None)
-            .await;
-        report
-            .iter()
-            .map(|e| match e {
-                RTCStatsReportEntry::Transport(t) => t.bytes_sent,
-                _ => 0,
-            })
-            .sum()
-    }
-
-    async fn close(&self) {
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.pc.close()).await;
-    }
-}
-
-/// The first `a=mid:` of an SDP.
-fn first_mid(sdp: &str) -> Option<&str> {
-    sdp.lines()
-        .find_map(|l| l.strip_prefix("a=mid:"))
-        .map(str::trim)
 }
 
 fn sdp_of(data: &SignalData) -> String {
@@ -598,28 +434,11 @@ async fn publish(
     let (mut sock, authed) = Socket::connect(url, token).await?;
     let heartbeat = heartbeat_interval(&authed);
     sock.join(room).await?;
-    let peer = Peer::new(None, stop).await?;
+    let peer = Peer::new(Arc::new(Ignore)).await?;
     let ssrc = 0x5000_0000 + idx;
-    let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-        format!("laptop-{idx}"),
-        "camera".into(),
-        "camera".into(),
-        RtpCodecKind::Video,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
-                ..Default::default()
-            },
-            codec: vp8(),
-            ..Default::default()
-        }],
-    )));
-    peer.pc
-        .add_track(track.clone() as Arc<dyn TrackLocal>)
-        .await
-        .map_err(rtc_err)?;
-    let offer = peer.pc.create_offer(None).await.map_err(rtc_err)?;
-    let sdp = peer.local_sdp(offer).await?;
+    let track = camera_track(format!("laptop-{idx}"), ssrc);
+    peer.add_track(track.clone()).await?;
+    let sdp = peer.offer().await?;
     let mid = first_mid(&sdp).unwrap_or("0").to_string();
     let mut tracks = serde_json::Map::new();
     tracks.insert(mid, json!("camera"));
@@ -643,10 +462,7 @@ async fn publish(
             _ => {}
         }
     };
-    peer.pc
-        .set_remote_description(RTCSessionDescription::answer(answer).map_err(rtc_err)?)
-        .await
-        .map_err(rtc_err)?;
+    peer.accept_answer(answer).await?;
     peer.connected().await?;
 
     let next_seq = Arc::new(AtomicU64::new(0));
@@ -687,18 +503,7 @@ async fn publish(
                 };
                 let payload = vp8_payload(stamp, seq % keyframe_every == 0, len);
                 let size = payload.len() as u64 + RTP_HEADER_BYTES;
-                let packet = rtc::rtp::Packet {
-                    header: rtc::rtp::header::Header {
-                        version: 2,
-                        marker: true,
-                        payload_type: VP8_PT,
-                        sequence_number: seq as u16,
-                        timestamp: (seq as f64 * ts_step) as u32,
-                        ssrc,
-                        ..Default::default()
-                    },
-                    payload,
-                };
+                let packet = vp8_packet(ssrc, seq, (seq as f64 * ts_step) as u32, payload);
                 match track.write_rtp(packet).await {
                     Ok(()) => {
                         media_bytes.fetch_add(size, Ordering::Relaxed);
@@ -755,7 +560,11 @@ async fn subscribe(
     let heartbeat = heartbeat_interval(&authed);
     sock.join(room).await?;
     let (stats, publisher) = (sink.stats.clone(), sink.publisher as usize);
-    let peer = Arc::new(Peer::new(Some(sink), stop).await?);
+    let watch = Watch {
+        sink,
+        stop: stop.clone(),
+    };
+    let peer = Arc::new(Peer::new(Arc::new(watch)).await?);
     let handle = peer.clone();
     {
         let mut st = lock(&stats);
@@ -786,13 +595,7 @@ async fn subscribe(
                 return Ok(None);
             }
             lock(&stats).reached(Stage::Offered);
-            let sdp = sdp_of(&data);
-            peer.pc
-                .set_remote_description(RTCSessionDescription::offer(sdp).map_err(rtc_err)?)
-                .await
-                .map_err(rtc_err)?;
-            let answer = peer.pc.create_answer(None).await.map_err(rtc_err)?;
-            let sdp = peer.local_sdp(answer).await?;
+            let sdp = peer.answer(sdp_of(&data)).await?;
             lock(&stats).reached(Stage::Answered);
             Ok::<_, Error>(Some(hub_signal(
                 room,
