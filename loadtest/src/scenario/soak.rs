@@ -142,9 +142,19 @@ pub struct SoakWindow {
     pub heartbeat: WindowPercentiles,
 }
 
-/// The least-squares slope of `points` (per unit of x) and the mean of y; `None` with fewer
-/// than two distinct x.
-fn fit(points: &[(f64, f64)]) -> Option<(f64, f64)> {
+/// A least-squares line through some points.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Fit {
+    /// Slope, per unit of x.
+    slope: f64,
+    /// Mean of y.
+    mean: f64,
+    /// Standard error of the slope (`None` with fewer than three points).
+    slope_se: Option<f64>,
+}
+
+/// The least-squares line through `points`; `None` with fewer than two distinct x.
+fn fit(points: &[(f64, f64)]) -> Option<Fit> {
     let n = points.len() as f64;
     if points.len() < 2 {
         return None;
@@ -156,20 +166,39 @@ fn fit(points: &[(f64, f64)]) -> Option<(f64, f64)> {
         return None;
     }
     let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-    Some((sxy / sxx, my))
+    let slope = sxy / sxx;
+    let slope_se = (points.len() > 2).then(|| {
+        let residuals: f64 = points
+            .iter()
+            .map(|p| (p.1 - my - slope * (p.0 - mx)).powi(2))
+            .sum();
+        (residuals / (n - 2.0) / sxx).sqrt()
+    });
+    Some(Fit {
+        slope,
+        mean: my,
+        slope_se,
+    })
 }
 
-/// RSS drift in % of the mean RSS per hour over the windows ending after `warmup_secs` (all of
-/// them when fewer than two do); `None` without RSS samples.
-pub fn rss_drift_pct_per_hour(windows: &[SoakWindow], warmup_secs: f64) -> Option<f64> {
+/// RSS drift in % of the mean RSS per hour, with the half-width of its 95 % confidence
+/// interval (1.96 standard errors of the slope; `None` with fewer than three windows), over the
+/// windows ending after `warmup_secs` (all of them when fewer than two do); `None` without RSS
+/// samples. Minute-to-minute RSS is autocorrelated (allocator pages come and go in runs), so
+/// the interval is a lower bound on the real uncertainty.
+pub fn rss_drift_pct_per_hour(
+    windows: &[SoakWindow],
+    warmup_secs: f64,
+) -> Option<(f64, Option<f64>)> {
     let all: Vec<(f64, f64)> = windows
         .iter()
         .filter_map(|w| w.rss_bytes.map(|r| (w.end_secs, r as f64)))
         .collect();
     let late: Vec<(f64, f64)> = all.iter().copied().filter(|p| p.0 > warmup_secs).collect();
     let points = if late.len() >= 2 { late } else { all };
-    let (slope, mean) = fit(&points)?;
-    (mean > 0.0).then(|| slope * 3600.0 / mean * 100.0)
+    let f = fit(&points)?;
+    let per_hour = |per_sec: f64| per_sec * 3600.0 / f.mean * 100.0;
+    (f.mean > 0.0).then(|| (per_hour(f.slope), f.slope_se.map(|se| 1.96 * per_hour(se))))
 }
 
 /// Runs S8.
@@ -381,10 +410,11 @@ fn finish(ctx: &Ctx, args: &SoakArgs, t: Totals) -> Result<RunResult> {
     let worst_relay = worst(|w| w.relay.p999_ms);
     let worst_save = worst(|w| w.autosave.p999_ms);
     let per_room = 2 + args.relay_proctors;
-    let drift_text = drift.map_or_else(
-        || "RSS drift n/a (needs --hub-pid)".to_string(),
-        |d| format!("RSS drift {d:+.2} %/h"),
-    );
+    let drift_text = match drift {
+        None => "RSS drift n/a (needs --hub-pid)".to_string(),
+        Some((d, None)) => format!("RSS drift {d:+.2} %/h"),
+        Some((d, Some(ci))) => format!("RSS drift {d:+.2} ± {ci:.2} %/h (95 %)"),
+    };
     let headline = format!(
         "{} s, {} idle sockets + {} rooms × {per_room} relaying {}/s + autosave {}/s, {} windows \
          of {} s, {drift_text}, worst-window p99.9 relay {worst_relay:.3} ms autosave \
@@ -399,7 +429,8 @@ fn finish(ctx: &Ctx, args: &SoakArgs, t: Totals) -> Result<RunResult> {
     );
     let params = json!({
         "args": args,
-        "rssDriftPctPerHour": drift,
+        "rssDriftPctPerHour": drift.map(|d| d.0),
+        "rssDriftCi95PctPerHour": drift.and_then(|d| d.1),
         "worstWindowP999Ms": {"relay": worst_relay, "autosave": worst_save},
         "relaySent": t.relay_sent,
         "relayReceived": t.relay_got,
@@ -482,11 +513,27 @@ mod tests {
     fn drift_is_the_slope_after_warm_up() {
         // Flat after the warm-up, whatever happened during it.
         let flat = [w(60.0, 10), w(120.0, 1000), w(180.0, 1000), w(240.0, 1000)];
-        assert_eq!(rss_drift_pct_per_hour(&flat, 100.0), Some(0.0));
-        // +1 % of the mean per hour.
+        assert_eq!(rss_drift_pct_per_hour(&flat, 100.0), Some((0.0, Some(0.0))));
+        // +1 % of the mean per hour, exactly on a line: no uncertainty.
         let rising = [w(0.0, 99_500), w(1800.0, 100_000), w(3600.0, 100_500)];
-        let d = rss_drift_pct_per_hour(&rising, -1.0).unwrap();
+        let (d, ci) = rss_drift_pct_per_hour(&rising, -1.0).unwrap();
         assert!((d - 1.0).abs() < 1e-9, "{d}");
+        assert!(ci.unwrap() < 1e-9);
+        // Noise around a flat line widens the interval, not the slope.
+        let noisy = [
+            w(0.0, 100_000),
+            w(60.0, 103_000),
+            w(120.0, 103_000),
+            w(180.0, 100_000),
+        ];
+        let (d, ci) = rss_drift_pct_per_hour(&noisy, -1.0).unwrap();
+        assert!(d.abs() < 1e-9, "{d}");
+        // Residuals ∓1 500 around 101 500, Σx² = 18 000: se = sqrt(9e6 / 2 / 18 000) B/s.
+        let expected = 1.96 * (9e6_f64 / 2.0 / 18_000.0).sqrt() * 3600.0 / 101_500.0 * 100.0;
+        assert!(
+            (ci.unwrap() - expected).abs() < 1e-6,
+            "{ci:?} vs {expected}"
+        );
         // Too few windows after the warm-up: all of them.
         assert!(rss_drift_pct_per_hour(&rising, 3000.0).is_some());
         assert_eq!(rss_drift_pct_per_hour(&rising[..1], 0.0), None);
