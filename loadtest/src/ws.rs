@@ -87,7 +87,7 @@ impl Socket {
         loop {
             match self.recv().await? {
                 m @ ServerMessage::Joined { .. } => return Ok(m),
-                ServerMessage::Error { code, message } => {
+                ServerMessage::Error { code, message, .. } => {
                     return Err(Error::Usage(format!("join refused: {code}: {message}")))
                 }
                 _ => {}

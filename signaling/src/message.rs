@@ -419,6 +419,10 @@ pub enum ServerMessage {
         code: Cow<'static, str>,
         /// Human-readable detail (never internal error text).
         message: String,
+        /// The room a media error is about (`MEDIA_REJECTED`, `MEDIA_CLOSED`): a proctor may
+        /// hold a media connection in many rooms.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room_id: Option<RoomId>,
     },
 }
 
@@ -428,6 +432,20 @@ impl ServerMessage {
         ServerMessage::Error {
             code: code.into(),
             message: message.into(),
+            room_id: None,
+        }
+    }
+
+    /// An `error` about the media connection in `room`.
+    pub fn room_error(
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+        room: RoomId,
+    ) -> Self {
+        ServerMessage::Error {
+            code: code.into(),
+            message: message.into(),
+            room_id: Some(room),
         }
     }
 }

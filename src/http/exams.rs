@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::audit::{self, AuditEntry};
 use crate::error::Error;
 use crate::http::extract::{Admin, Json, Path, Query, Staff};
-use crate::http::page::{self, Cursor, Page};
+use crate::http::page::{self, Cursor, Page, PageQuery};
 use crate::model::{ExamStatus, QuestionType};
 use crate::state::AppState;
 use crate::store::exams::{self, AssignmentView, ExamRow, ExamView, QuestionRow, QuestionView};
@@ -315,20 +315,52 @@ async fn publish(
     if exam.starts_at >= exam.ends_at {
         return Err(Error::invalid("endsAt", "must be after startsAt"));
     }
-    let exam: ExamRow = sqlx::query_as(
-        "UPDATE exams SET status = 'PUBLISHED', updated_at = now()
-          WHERE id = $1 AND status = 'DRAFT' RETURNING *",
-    )
-    .bind(id)
-    .fetch_one(&mut *tx)
-    .await?;
-    audit::record(
-        &mut *tx,
-        exam_audit(admin.user_id, "EXAM_PUBLISHED", json!({"examId": id})),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Json(exam.into()))
+    let to_published = Transition {
+        from: ExamStatus::Draft,
+        to: ExamStatus::Published,
+        action: "EXAM_PUBLISHED",
+        refused: ("EXAM_NOT_DRAFT", "only a DRAFT exam can be published"),
+    };
+    to_published.apply(tx, admin.user_id, id).await
+}
+
+/// A change of an exam's status, audited.
+struct Transition {
+    from: ExamStatus,
+    to: ExamStatus,
+    /// The audit row's action type.
+    action: &'static str,
+    /// The 409's code and message when the exam is not in `from`.
+    refused: (&'static str, &'static str),
+}
+
+impl Transition {
+    /// Moves exam `id` (whose row `tx` has locked) from `from` to `to`, records the audit row
+    /// and commits; 409 when the exam is not in `from`.
+    async fn apply(
+        self,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        actor: Uuid,
+        id: Uuid,
+    ) -> Result<Json<ExamView>, Error> {
+        let exam: ExamRow = sqlx::query_as(
+            "UPDATE exams SET status = $3, updated_at = now()
+              WHERE id = $1 AND status = $2 RETURNING *",
+        )
+        .bind(id)
+        .bind(self.from)
+        .bind(self.to)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| Error::conflict(self.refused.0, self.refused.1))?;
+        audit::record(
+            &mut *tx,
+            exam_audit(actor, self.action, json!({"examId": id})),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Json(exam.into()))
+    }
 }
 
 async fn archive(
@@ -338,26 +370,16 @@ async fn archive(
 ) -> Result<Json<ExamView>, Error> {
     let mut tx = state.db.begin().await?;
     exams::lock(&mut *tx, id).await?;
-    let exam: ExamRow = sqlx::query_as(
-        "UPDATE exams SET status = 'ARCHIVED', updated_at = now()
-          WHERE id = $1 AND status = 'PUBLISHED' RETURNING *",
-    )
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| {
-        Error::conflict(
+    let to_archived = Transition {
+        from: ExamStatus::Published,
+        to: ExamStatus::Archived,
+        action: "EXAM_ARCHIVED",
+        refused: (
             "EXAM_NOT_PUBLISHED",
             "only a PUBLISHED exam can be archived",
-        )
-    })?;
-    audit::record(
-        &mut *tx,
-        exam_audit(admin.user_id, "EXAM_ARCHIVED", json!({"examId": id})),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Json(exam.into()))
+        ),
+    };
+    to_archived.apply(tx, admin.user_id, id).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -758,19 +780,13 @@ async fn assign(
     }))
 }
 
-#[derive(Deserialize)]
-struct AssignmentQuery {
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
 async fn list_assignments(
     State(state): State<AppState>,
     Staff(_): Staff,
     Path(id): Path<Uuid>,
-    Query(q): Query<AssignmentQuery>,
+    Query(q): Query<PageQuery>,
 ) -> Result<Json<Page<AssignmentView>>, Error> {
-    let (limit, cursor) = page::parse(q.limit, q.cursor)?;
+    let (limit, cursor) = (q.limit()?, q.cursor()?);
     exams::by_id(&state.db, id)
         .await?
         .ok_or(Error::NotFound { what: "exam" })?;

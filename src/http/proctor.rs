@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::audit::{self, AuditEntry};
 use crate::error::Error;
 use crate::http::extract::{Admin, Json, Path, Query, Staff};
-use crate::http::page::{self, Cursor, Page};
+use crate::http::page::{self, Cursor, Page, PageQuery};
 use crate::model::{QuestionType, ReviewDecision, SessionStatus};
 use crate::state::{AppState, HubSignal};
 use crate::store::exams;
@@ -361,20 +361,14 @@ async fn act(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-#[derive(Deserialize)]
-struct ActionsQuery {
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
 /// `GET /sessions/{id}/actions`, oldest first.
 async fn list_actions(
     State(state): State<AppState>,
     Staff(_): Staff,
     Path(id): Path<Uuid>,
-    Query(q): Query<ActionsQuery>,
+    Query(q): Query<PageQuery>,
 ) -> Result<Json<Page<AdminActionView>>, Error> {
-    let (limit, cursor) = page::parse(q.limit, q.cursor)?;
+    let (limit, cursor) = (q.limit()?, q.cursor()?);
     sessions::by_id(&state.db, id)
         .await?
         .ok_or(Error::NotFound { what: "session" })?;

@@ -872,13 +872,18 @@ impl Hub {
             }
             relay::Event::Rejected { key, reason } => (
                 key,
-                Some(encode(&ServerMessage::error("MEDIA_REJECTED", reason))),
+                Some(encode(&ServerMessage::room_error(
+                    "MEDIA_REJECTED",
+                    reason,
+                    RoomId::from_uuid(key.room),
+                ))),
             ),
             relay::Event::Closed { key, reason } => (
                 key,
-                Some(encode(&ServerMessage::error(
+                Some(encode(&ServerMessage::room_error(
                     "MEDIA_CLOSED",
                     reason.message(),
+                    RoomId::from_uuid(key.room),
                 ))),
             ),
         };

@@ -36,6 +36,9 @@ pub struct RelayConfig {
     pub stats_interval: Duration,
     /// How often each room's forwarded bitrate is computed (`relay_room_bitrate_bps`).
     pub bitrate_interval: Duration,
+    /// A simulcast layer without packets for this long counts as paused: its subscribers move
+    /// to the nearest layer that flows until it comes back.
+    pub layer_pause: Duration,
 }
 
 impl Default for RelayConfig {
@@ -46,6 +49,7 @@ impl Default for RelayConfig {
             send_buffer_video: 1000,
             stats_interval: Duration::from_secs(1),
             bitrate_interval: Duration::from_secs(1),
+            layer_pause: Duration::from_secs(2),
         }
     }
 }
@@ -251,6 +255,49 @@ struct Track {
     throttles: HashMap<Option<Rid>, Throttle>,
     /// The simulcast RIDs the publisher declared for this track (empty without simulcast).
     rids: Vec<Rid>,
+    /// When each RID's last packet arrived.
+    seen: HashMap<Rid, Instant>,
+    /// When the track's first simulcast packet arrived.
+    first_seen: Option<Instant>,
+}
+
+impl Track {
+    /// Records a packet of `rid`.
+    fn saw(&mut self, rid: Rid, now: Instant) {
+        self.seen.insert(rid, now);
+        self.first_seen.get_or_insert(now);
+    }
+
+    /// Whether the publisher stopped sending `rid` (browsers pause simulcast layers when their
+    /// uplink or CPU is short): nothing of it for `after`, or never anything while the track
+    /// has flowed for that long.
+    fn paused(&self, rid: Rid, now: Instant, after: Duration) -> bool {
+        let since = |t: Instant| now.saturating_duration_since(t) > after;
+        match self.seen.get(&rid) {
+            Some(t) => since(*t),
+            None => self.first_seen.is_some_and(since),
+        }
+    }
+
+    /// The RID a subscriber wanting `layer` receives now: its [`target_rid`] while that flows;
+    /// while it is paused, the nearest layer that flows (for High the fullest, for Low the
+    /// thinnest), so the subscriber keeps a picture. `None` without simulcast.
+    fn target(&self, layer: Layer, now: Instant, pause: Duration) -> Option<Rid> {
+        let preferred = target_rid(&self.rids, layer)?;
+        if !self.paused(preferred, now, pause) {
+            return Some(preferred);
+        }
+        let flowing = self
+            .rids
+            .iter()
+            .copied()
+            .filter(|r| !self.paused(*r, now, pause));
+        let stand_in = match layer {
+            Layer::High => flowing.max_by_key(|r| rid_rank(*r)),
+            Layer::Low => flowing.min_by_key(|r| rid_rank(*r)),
+        };
+        Some(stand_in.unwrap_or(preferred))
+    }
 }
 
 /// Bytes forwarded to a room's subscribers, sampled into a bitrate every `bitrate_interval`.
@@ -814,12 +861,13 @@ impl Relay {
         s.layer = layer;
         // Open simulcast subscriptions now on another layer than the wanted one: they switch on
         // that layer's next keyframe, so ask for one now (throttled).
+        let pause = self.config.layer_pause;
         let waiting: Vec<(TrackId, Rid)> = if switching {
             s.outs
                 .iter()
                 .filter(|o| matches!(o.state, OutState::Open(_)))
                 .filter_map(|o| {
-                    let target = target_rid(&self.tracks.get(&o.track)?.rids, layer)?;
+                    let target = self.tracks.get(&o.track)?.target(layer, now, pause)?;
                     (o.rid != Some(target)).then_some((o.track, target))
                 })
                 .collect()
@@ -1045,12 +1093,12 @@ impl Relay {
         });
         // A new subscriber needs a keyframe to start decoding: ask once (throttled), of the
         // simulcast layer it will receive.
-        let layer = s.layer;
+        let (layer, pause) = (s.layer, self.config.layer_pause);
         for track in opened {
             let rid = self
                 .tracks
                 .get(&track)
-                .and_then(|t| target_rid(&t.rids, layer));
+                .and_then(|t| t.target(layer, now, pause));
             self.request_keyframe(now, track, rid);
         }
         self.negotiate(key);
@@ -1135,10 +1183,11 @@ impl Relay {
                 if let Some(o) = s.outs.iter().find(|o| o.state.mid() == Some(req.mid)) {
                     let (track, current) = (o.track, o.rid);
                     // The layer it receives, or the one it waits for.
+                    let pause = self.config.layer_pause;
                     let rid = current.or_else(|| {
                         self.tracks
                             .get(&track)
-                            .and_then(|t| target_rid(&t.rids, layer))
+                            .and_then(|t| t.target(layer, now, pause))
                     });
                     self.request_keyframe(now, track, rid);
                 }
@@ -1217,6 +1266,8 @@ impl Relay {
                 subscribers: HashSet::new(),
                 throttles: HashMap::new(),
                 rids,
+                seen: HashMap::new(),
+                first_seen: None,
             },
         );
         let subs: Vec<PeerKey> = self
@@ -1279,12 +1330,17 @@ impl Relay {
             // keyframe.
             self.request_keyframe(now, id, data.rid);
         }
-        let Some(track) = self.tracks.get(&id) else {
+        let Some(track) = self.tracks.get_mut(&id) else {
             return;
         };
+        if let Some(rid) = data.rid {
+            track.saw(rid, now);
+        }
         let subs: Vec<PeerKey> = track.subscribers.iter().copied().collect();
         let keyframe = data.rid.is_some() && data.is_keyframe();
-        let rids = track.rids.clone();
+        let pause = self.config.layer_pause;
+        // What each layer's subscribers should receive now (`None`: no simulcast declared).
+        let targets = [Layer::High, Layer::Low].map(|l| track.target(l, now, pause));
         let mut want_keyframe = false;
         for sub in subs {
             let fault = self.faulty(sub);
@@ -1306,7 +1362,11 @@ impl Relay {
                 // Simulcast: forward one layer; the current one keeps flowing until a keyframe
                 // of the wanted one arrives, and only then does the subscriber switch.
                 if o.rid != Some(rid) {
-                    let wanted = match target_rid(&rids, layer) {
+                    let target = match layer {
+                        Layer::High => targets[0],
+                        Layer::Low => targets[1],
+                    };
+                    let wanted = match target {
                         Some(target) => rid == target,
                         // No layers declared: start on any, never flap between them.
                         None => o.rid.is_none(),

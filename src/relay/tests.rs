@@ -592,3 +592,56 @@ async fn the_media_socket_gets_the_buffer_asked_for() {
     assert_eq!(sock.recv_buffer_size().unwrap(), 2 * rmem);
     assert_eq!(sock.send_buffer_size().unwrap(), 2 * wmem);
 }
+
+#[test]
+fn a_paused_layer_moves_its_subscribers_to_one_that_flows_and_back() {
+    // Browsers pause simulcast layers when their uplink or CPU is short; a proctor watching
+    // the paused layer must not freeze.
+    let room = Uuid::new_v4();
+    let mut net = Net::new();
+    let publisher = net.simulcast_publisher(room, Source::Camera, &["l", "h"]);
+    let high = net.subscriber_on(room, Layer::High);
+    let low = net.subscriber_on(room, Layer::Low);
+    net.connect();
+    let every_second = |_: &str, n: u64| n % 30 == 0;
+    simulcast_frames(&mut net, publisher, 0..30, every_second);
+    assert!(net.clients[high].got.iter().all(|g| g.marker == HIGH));
+
+    // The high layer stops for 4 s: after the pause bound (2 s) its subscriber takes the low
+    // layer from its next keyframe.
+    layered_frames(&mut net, publisher, &[("l", LOW)], 30..150, every_second);
+    let got = &net.clients[high].got;
+    let first_low = got
+        .iter()
+        .position(|g| g.marker == LOW)
+        .expect("moved to the flowing layer");
+    assert!(got[first_low].keyframe, "the move happens on a keyframe");
+    assert!(got[first_low..].iter().all(|g| g.marker == LOW));
+    assert!(
+        got.len() - first_low >= 25,
+        "the low layer flows to it: {} frames",
+        got.len() - first_low
+    );
+
+    // The high layer comes back: the subscriber returns to it on its next keyframe.
+    simulcast_frames(&mut net, publisher, 150..240, every_second);
+    let got = &net.clients[high].got;
+    let back = first_low
+        + got[first_low..]
+            .iter()
+            .position(|g| g.marker == HIGH)
+            .expect("back on the high layer");
+    assert!(got[back].keyframe);
+    assert!(got[back..].iter().all(|g| g.marker == HIGH));
+    assert!(got.len() - back >= 55);
+    // One stream throughout: sequence numbers continue, time only moves forward.
+    for w in got.windows(2) {
+        assert_eq!(w[1].seq.0, w[0].seq.1 + 1, "{:?} → {:?}", w[0], w[1]);
+        assert!(w[1].time > w[0].time, "{:?} → {:?}", w[0], w[1]);
+    }
+
+    // The low subscriber never noticed.
+    let low_got = &net.clients[low].got;
+    assert!(low_got.iter().all(|g| g.marker == LOW));
+    assert!(low_got.len() >= 235, "{} of 240 frames", low_got.len());
+}

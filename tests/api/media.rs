@@ -155,6 +155,16 @@ async fn candidate_vp8_reaches_two_proctors_through_the_relay(pool: PgPool) {
     )
     .await;
     assert_eq!(recv_type(ws, "error").await["code"], "MEDIA_FORBIDDEN");
+    // A media error names the room it is about: a proctor may hold connections in many.
+    send(
+        ws,
+        json!({"type": "signal", "roomId": room, "to": "hub",
+        "data": {"kind": "answer", "sdp": "v=0"}}),
+    )
+    .await;
+    let e = recv_type(ws, "error").await;
+    assert_eq!(e["code"], "MEDIA_REJECTED");
+    assert_eq!(e["roomId"], json!(room));
 
     // While media flows, the hub's counts include what the relay holds.
     let live = app.state.hub.stats().await.relay;

@@ -111,7 +111,7 @@ async fn ask(
         if want(&m) {
             return Ok(());
         }
-        if let ServerMessage::Error { code, message } = m {
+        if let ServerMessage::Error { code, message, .. } = m {
             return Err(Error::Usage(format!("{code}: {message}")));
         }
     }

@@ -162,7 +162,7 @@ async fn measure(ctx: &Ctx, args: &FanoutArgs, fx: &Fixture) -> Result<RunResult
             loop {
                 match s.recv().await? {
                     ServerMessage::SessionSnapshot { .. } => break,
-                    ServerMessage::Error { code, message } => {
+                    ServerMessage::Error { code, message, .. } => {
                         return Err(Error::Usage(format!("watch refused: {code}: {message}")))
                     }
                     _ => {}

@@ -456,7 +456,7 @@ async fn publish(
             } if data.kind() == SignalKind::Answer => {
                 break sdp_of(&data);
             }
-            ServerMessage::Error { code, message } => {
+            ServerMessage::Error { code, message, .. } => {
                 return Err(Error::Usage(format!("publish refused: {code}: {message}")))
             }
             _ => {}

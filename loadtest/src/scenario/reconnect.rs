@@ -52,7 +52,7 @@ async fn event(s: &mut Socket, tag: u32, seq: u64) -> Result<()> {
     loop {
         match s.recv().await? {
             ServerMessage::EventAck { event_id } if event_id == id => return Ok(()),
-            ServerMessage::Error { code, message } => {
+            ServerMessage::Error { code, message, .. } => {
                 return Err(Error::Usage(format!("event refused: {code}: {message}")))
             }
             _ => {}

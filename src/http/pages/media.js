@@ -61,6 +61,7 @@ Hub.connect = function (token, handlers) {
         resolve(conn);
       } else if (msg.type === "error") {
         Hub.log("error", msg.code, msg.message);
+        if (msg.code === "MEDIA_CLOSED" && conn.onMediaClosed) conn.onMediaClosed(msg.roomId);
       }
       const h = handlers && handlers[msg.type];
       if (h) h(msg);
