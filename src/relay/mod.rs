@@ -15,6 +15,7 @@
 //! traffic is signaling-rate (SDP), never media-rate.
 
 pub mod core;
+mod send;
 #[doc(hidden)]
 pub mod sim;
 
@@ -398,15 +399,7 @@ impl MediaTask {
                     }
                 }
             }
-            for t in relay.take_transmits() {
-                match socket.try_send_to(&t.contents, t.destination) {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        let _ = socket.send_to(&t.contents, t.destination).await;
-                    }
-                    Err(e) => tracing::debug!(error = %e, to = %t.destination, "relay send"),
-                }
-            }
+            send::send_all(&socket, &relay.take_transmits()).await;
             for e in relay.take_events() {
                 let _ = events.send(e);
             }
