@@ -255,14 +255,20 @@ fn assert_one_continuous_stream(got: &[Got]) {
     }
 }
 
-#[test]
-fn simulcast_subscribers_receive_only_the_layer_they_chose() {
+/// A connected room with an `l`/`h` simulcast publisher, a High and a Low subscriber.
+fn simulcast_room() -> (Net, usize, usize, usize) {
     let room = Uuid::new_v4();
     let mut net = Net::new();
     let publisher = net.simulcast_publisher(room, Source::Camera, &["l", "h"]);
     let high = net.subscriber_on(room, Layer::High);
     let low = net.subscriber_on(room, Layer::Low);
     net.connect();
+    (net, publisher, high, low)
+}
+
+#[test]
+fn simulcast_subscribers_receive_only_the_layer_they_chose() {
+    let (mut net, publisher, high, low) = simulcast_room();
     simulcast_frames(&mut net, publisher, 0..90, |_, n| n % 30 == 0);
     for (sub, marker) in [(high, HIGH), (low, LOW)] {
         let got = &net.clients[sub].got;
@@ -597,12 +603,7 @@ async fn the_media_socket_gets_the_buffer_asked_for() {
 fn a_paused_layer_moves_its_subscribers_to_one_that_flows_and_back() {
     // Browsers pause simulcast layers when their uplink or CPU is short; a proctor watching
     // the paused layer must not freeze.
-    let room = Uuid::new_v4();
-    let mut net = Net::new();
-    let publisher = net.simulcast_publisher(room, Source::Camera, &["l", "h"]);
-    let high = net.subscriber_on(room, Layer::High);
-    let low = net.subscriber_on(room, Layer::Low);
-    net.connect();
+    let (mut net, publisher, high, low) = simulcast_room();
     let every_second = |_: &str, n: u64| n % 30 == 0;
     simulcast_frames(&mut net, publisher, 0..30, every_second);
     assert!(net.clients[high].got.iter().all(|g| g.marker == HIGH));
