@@ -322,7 +322,6 @@ pub struct Relay {
     /// Peers whose output must be drained.
     dirty: VecDeque<PeerKey>,
     dirty_set: HashSet<PeerKey>,
-    /// Peers whose connection broke or panicked, removed after the current input.
     /// Peers whose connection ended, removed after the current input, with why (`None`: the
     /// client closed it).
     doomed: Vec<(PeerKey, Option<CloseReason>)>,
@@ -1072,9 +1071,7 @@ impl Relay {
             Err(_) => return self.panicked(key),
         }
         let mut opened = Vec::new();
-        if let Some(p) = self.peers.get_mut(&key) {
-            p.reached(now, Stage::Negotiated);
-        }
+        self.reach(now, key, Stage::Negotiated);
         let Some(Peer {
             role: Role::Subscriber(s),
             ..

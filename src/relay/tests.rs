@@ -255,6 +255,14 @@ fn assert_one_continuous_stream(got: &[Got]) {
     }
 }
 
+/// Where the frames with `marker` start again in `got`, looking from `from`.
+fn resumes_at(got: &[Got], from: usize, marker: u8, what: &str) -> usize {
+    from + got[from..]
+        .iter()
+        .position(|g| g.marker == marker)
+        .expect(what)
+}
+
 /// A connected room with an `l`/`h` simulcast publisher, a High and a Low subscriber.
 fn simulcast_room() -> (Net, usize, usize, usize) {
     let room = Uuid::new_v4();
@@ -382,11 +390,7 @@ fn a_layer_switch_waits_for_a_keyframe_of_the_new_layer_and_asks_for_one() {
     });
     assert!(high_plis(&net, asked) >= 1, "asked for a high keyframe");
     let got = &net.clients[sub].got;
-    let back = first_low
-        + got[first_low..]
-            .iter()
-            .position(|g| g.marker == HIGH)
-            .expect("switched back");
+    let back = resumes_at(got, first_low, HIGH, "switched back");
     assert!(got[back].keyframe);
     assert!(got[back..].iter().all(|g| g.marker == HIGH));
     assert!(got.len() - back >= 28);
@@ -627,11 +631,7 @@ fn a_paused_layer_moves_its_subscribers_to_one_that_flows_and_back() {
     // The high layer comes back: the subscriber returns to it on its next keyframe.
     simulcast_frames(&mut net, publisher, 150..240, every_second);
     let got = &net.clients[high].got;
-    let back = first_low
-        + got[first_low..]
-            .iter()
-            .position(|g| g.marker == HIGH)
-            .expect("back on the high layer");
+    let back = resumes_at(got, first_low, HIGH, "back on the high layer");
     assert!(got[back].keyframe);
     assert!(got[back..].iter().all(|g| g.marker == HIGH));
     assert!(got.len() - back >= 55);
