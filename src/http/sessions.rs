@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::error::Error;
 use crate::http::extract::{AuthUser, Candidate, ClientIp, Json, Path};
 use crate::http::page::Page;
-use crate::jobs::autosave::QuestionMeta;
+use crate::jobs::autosave::{QuestionMeta, SessionMeta};
 use crate::model::{ExamStatus, QuestionType, ReviewDecision, SessionStatus, TokenRole};
 use crate::state::AppState;
 use crate::store::answers::{self, AnswerWrite, SavedAnswer, WriteResult};
@@ -232,6 +232,7 @@ async fn start(
     match inserted {
         Some(s) => {
             tracing::info!(session_id = %s.id, "session started");
+            remember(&state, &s);
             metrics::counter!("hub_sessions_started_total").increment(1);
             Ok((StatusCode::CREATED, Json(session_body(&state, s).await?)))
         }
@@ -251,7 +252,19 @@ async fn resume(state: &AppState, s: SessionRow) -> Result<(StatusCode, Json<Ses
     if s.status != SessionStatus::Started || s.expires_at <= Utc::now() {
         return Err(session_closed());
     }
+    remember(state, &s);
     Ok((StatusCode::OK, Json(session_body(state, s).await?)))
+}
+
+/// Primes the autosave cache with a session about to be answered.
+fn remember(state: &AppState, s: &SessionRow) {
+    state.autosave.remember_session(
+        s.id,
+        SessionMeta {
+            candidate_id: s.candidate_id,
+            exam_id: s.exam_id,
+        },
+    );
 }
 
 fn session_closed() -> Error {

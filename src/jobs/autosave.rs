@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, OnceCell, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -65,9 +65,9 @@ pub struct Autosaver {
     /// To the batcher.
     tx: mpsc::Sender<Pending>,
     /// Session id → owner and exam.
-    sessions: DashMap<Uuid, SessionMeta>,
+    sessions: ReadThrough<SessionMeta>,
     /// Question id → exam, type, options (non-DRAFT exams only).
-    questions: DashMap<Uuid, QuestionMeta>,
+    questions: ReadThrough<QuestionMeta>,
     /// Postgres, for cache misses.
     db: PgPool,
 }
@@ -97,8 +97,8 @@ impl Autosaver {
         tasks.spawn(batcher.run());
         Autosaver {
             tx,
-            sessions: DashMap::new(),
-            questions: DashMap::new(),
+            sessions: ReadThrough::default(),
+            questions: ReadThrough::default(),
             db,
         }
     }
@@ -117,65 +117,137 @@ impl Autosaver {
         }
     }
 
+    /// Caches a session's owner and exam as it starts or resumes, so the candidate's first
+    /// save costs no query (at an exam's start every session's first save arrives at once).
+    pub fn remember_session(&self, id: Uuid, meta: SessionMeta) {
+        self.sessions.insert(id, meta);
+    }
+
     /// Owner and exam of a session (cached; sessions never change either).
     pub async fn session(&self, id: Uuid) -> Result<Option<SessionMeta>, Error> {
-        if let Some(m) = self.sessions.get(&id) {
-            return Ok(Some(*m));
-        }
-        let row: Option<(Uuid, Uuid)> =
-            sqlx::query_as("SELECT candidate_id, exam_id FROM sessions WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.db)
-                .await?;
-        Ok(row.map(|(candidate_id, exam_id)| {
-            let meta = SessionMeta {
-                candidate_id,
-                exam_id,
-            };
-            self.sessions.insert(id, meta);
-            meta
-        }))
+        self.sessions
+            .get_or_load(id, || async {
+                let row: Option<(Uuid, Uuid)> =
+                    sqlx::query_as("SELECT candidate_id, exam_id FROM sessions WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&self.db)
+                        .await?;
+                Ok(row.map(|(candidate_id, exam_id)| SessionMeta {
+                    candidate_id,
+                    exam_id,
+                }))
+            })
+            .await
     }
 
     /// Exam, type and option ids of a question whose exam is no longer DRAFT (cached).
     pub async fn question(&self, id: Uuid) -> Result<Option<QuestionMeta>, Error> {
-        if let Some(m) = self.questions.get(&id) {
-            return Ok(Some(m.clone()));
-        }
-        let row: Option<(Uuid, QuestionType, serde_json::Value)> = sqlx::query_as(
-            "SELECT q.exam_id, q.type, q.options_json FROM questions q
-               JOIN exams e ON e.id = q.exam_id AND e.status <> 'DRAFT'
-              WHERE q.id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.db)
-        .await?;
-        Ok(row.map(|(exam_id, kind, options)| {
-            let option_ids: Vec<String> = options
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|o| o.get("id").and_then(|v| v.as_str()).map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let meta = QuestionMeta {
-                exam_id,
-                kind,
-                option_ids: option_ids.into(),
-            };
-            self.questions.insert(id, meta.clone());
-            meta
-        }))
+        self.questions
+            .get_or_load(id, || async {
+                let row: Option<(Uuid, QuestionType, serde_json::Value)> = sqlx::query_as(
+                    "SELECT q.exam_id, q.type, q.options_json FROM questions q
+                       JOIN exams e ON e.id = q.exam_id AND e.status <> 'DRAFT'
+                      WHERE q.id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.db)
+                .await?;
+                Ok(row.map(|(exam_id, kind, options)| QuestionMeta {
+                    exam_id,
+                    kind,
+                    option_ids: option_ids(&options),
+                }))
+            })
+            .await
     }
 
     /// Keeps the caches bounded.
     pub fn prune(&self) {
-        if self.sessions.len() > CACHE_LIMIT {
-            self.sessions.clear();
+        self.sessions.prune();
+        self.questions.prune();
+    }
+}
+
+/// The `id`s of an MCQ's `[{id, text}]` options (none for other shapes).
+fn option_ids(options: &serde_json::Value) -> Arc<[String]> {
+    options
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|o| o.get("id").and_then(|v| v.as_str()).map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A read-through cache of immutable facts keyed by id, loading each missing id once: callers
+/// that miss the same id at the same time wait for one query instead of each sending their
+/// own (at an exam's start thousands of saves name the same few questions within
+/// milliseconds, and a query each would queue them all behind the pool). An id found absent
+/// is not cached (a DRAFT exam's question becomes valid when it is published); a failed load
+/// is retried by the next caller.
+struct ReadThrough<V> {
+    /// Loaded or loading entries.
+    entries: DashMap<Uuid, Arc<OnceCell<V>>>,
+}
+
+impl<V> Default for ReadThrough<V> {
+    fn default() -> Self {
+        ReadThrough {
+            entries: DashMap::new(),
         }
-        if self.questions.len() > CACHE_LIMIT {
-            self.questions.clear();
+    }
+}
+
+/// Why a load stored nothing.
+enum Miss {
+    /// No such row (or not eligible).
+    Absent,
+    /// The query failed.
+    Failed(Error),
+}
+
+impl<V: Clone> ReadThrough<V> {
+    /// Stores a value known without a query.
+    fn insert(&self, id: Uuid, value: V) {
+        self.entries
+            .insert(id, Arc::new(OnceCell::new_with(Some(value))));
+    }
+
+    /// The cached value, or the one `load` finds (shared with concurrent callers for `id`).
+    async fn get_or_load<F, Fut>(&self, id: Uuid, load: F) -> Result<Option<V>, Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<V>, Error>>,
+    {
+        // Clone the cell out so no shard lock is held across the load's await.
+        let cell = self.entries.entry(id).or_default().value().clone();
+        let loaded = cell
+            .get_or_try_init(|| async {
+                match load().await {
+                    Ok(Some(v)) => Ok(v),
+                    Ok(None) => Err(Miss::Absent),
+                    Err(e) => Err(Miss::Failed(e)),
+                }
+            })
+            .await;
+        match loaded {
+            Ok(v) => Ok(Some(v.clone())),
+            Err(miss) => {
+                // Forget the empty cell unless another caller has filled it meanwhile.
+                self.entries.remove_if(&id, |_, c| !c.initialized());
+                match miss {
+                    Miss::Absent => Ok(None),
+                    Miss::Failed(e) => Err(e),
+                }
+            }
+        }
+    }
+
+    /// Clears the cache past [`CACHE_LIMIT`] entries (entries are cheap to reload).
+    fn prune(&self) {
+        if self.entries.len() > CACHE_LIMIT {
+            self.entries.clear();
         }
     }
 }
@@ -300,5 +372,65 @@ async fn flush(db: &PgPool, batch: Vec<Pending>, grace: Duration) {
                 let _ = reply.send(Err(()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn concurrent_misses_of_one_id_share_one_load() {
+        let cache: ReadThrough<u32> = ReadThrough::default();
+        let loads = AtomicUsize::new(0);
+        let id = Uuid::new_v4();
+        let callers = (0..50).map(|_| {
+            cache.get_or_load(id, || async {
+                loads.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Ok(Some(7))
+            })
+        });
+        let got = futures::future::join_all(callers).await;
+        assert!(got.iter().all(|r| matches!(r, Ok(Some(7)))));
+        assert_eq!(
+            loads.load(Ordering::SeqCst),
+            1,
+            "one query for fifty misses"
+        );
+        let again = cache
+            .get_or_load(id, || async { panic!("a cached id is not loaded again") })
+            .await;
+        assert!(matches!(again, Ok(Some(7))));
+    }
+
+    #[tokio::test]
+    async fn an_absent_or_failed_load_is_not_cached() {
+        let cache: ReadThrough<u32> = ReadThrough::default();
+        let id = Uuid::new_v4();
+        let absent = cache.get_or_load(id, || async { Ok(None) }).await;
+        assert!(matches!(absent, Ok(None)));
+        let failed = cache
+            .get_or_load(id, || async { Err(Error::store_unavailable()) })
+            .await;
+        assert!(failed.is_err());
+        assert!(cache.entries.is_empty(), "no empty cell is left behind");
+        // Published since: the next caller loads it and the value stays.
+        let found = cache.get_or_load(id, || async { Ok(Some(3)) }).await;
+        assert!(matches!(found, Ok(Some(3))));
+        assert_eq!(cache.entries.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_remembered_value_needs_no_load() {
+        let cache: ReadThrough<u32> = ReadThrough::default();
+        let id = Uuid::new_v4();
+        cache.insert(id, 5);
+        let got = cache
+            .get_or_load(id, || async { panic!("remembered ids are not loaded") })
+            .await;
+        assert!(matches!(got, Ok(Some(5))));
     }
 }

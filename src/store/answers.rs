@@ -51,9 +51,11 @@ struct Row {
     saved_at: Option<DateTime<Utc>>,
 }
 
-/// Writes `writes` in one transaction with one `INSERT … SELECT … FROM UNNEST(…) ON CONFLICT
-/// … DO UPDATE … WHERE answers.version < EXCLUDED.version`. The sessions are locked FOR SHARE
-/// and checked STARTED and not past `expires_at + grace` in the same statement, so an ending
+/// Writes `writes` with one `INSERT … SELECT … FROM UNNEST(…) ON CONFLICT … DO UPDATE … WHERE
+/// answers.version < EXCLUDED.version`, run as a statement of its own (its own transaction,
+/// committed when it returns: one round trip, no BEGIN and COMMIT around it, which under load
+/// each cost a wake-up of the hub and of the backend). The sessions are locked FOR SHARE and
+/// checked STARTED and not past `expires_at + grace` in the same statement, so an ending
 /// (which updates the session row) either waits for this batch or makes it see the session
 /// closed: no answer lands after the MCQ scoring of an ending. Returns one result per write,
 /// in order, only after COMMIT.
@@ -80,7 +82,6 @@ pub async fn upsert_batch(
         versions.push(w.version);
         latencies.push(w.latency_ms);
     }
-    let mut tx = db.begin().await?;
     let rows: Vec<Row> = sqlx::query_as(
         "WITH input AS (
              SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::jsonb[], $5::int8[],
@@ -122,7 +123,7 @@ pub async fn upsert_batch(
     .bind(&versions)
     .bind(&latencies)
     .bind(grace.as_secs_f64())
-    .fetch_all(&mut *tx)
+    .fetch_all(db)
     .await?;
 
     let mut by_key: HashMap<(Uuid, Uuid), WriteResult> = HashMap::with_capacity(n);
@@ -137,7 +138,8 @@ pub async fn upsert_batch(
                 by_key.insert(key, WriteResult::Stored { version, saved_at });
             }
             // Accepted but not written: an equal or newer version is stored (a replay or an
-            // out-of-order save). Read it in a new statement, which sees the latest commit.
+            // out-of-order save), committed before ours. Read it in a new statement, which sees
+            // the latest commit.
             (true, _, _) => stale.push(key),
         }
     }
@@ -150,7 +152,7 @@ pub async fn upsert_batch(
         )
         .bind(&s)
         .bind(&q)
-        .fetch_all(&mut *tx)
+        .fetch_all(db)
         .await?;
         for (session_id, question_id, version, saved_at) in current {
             by_key.insert(
@@ -159,7 +161,6 @@ pub async fn upsert_batch(
             );
         }
     }
-    tx.commit().await?;
     writes
         .iter()
         .map(|w| {

@@ -165,6 +165,23 @@ async fn autosave_scenario_tiny(pool: PgPool) {
     assert!(r.all_ok, "{}", r.summary);
     let v = check_result_file(&dir, "autosave");
     assert_eq!(v["latencies"][0]["ok"], 80, "every save acknowledged");
+    let seconds = v["params"]["perSecond"]
+        .as_array()
+        .expect("a per-second timeline");
+    assert!(seconds.len() >= 2, "{seconds:?}");
+    let by_second: u64 = seconds.iter().map(|s| s["ok"].as_u64().unwrap()).sum();
+    assert_eq!(by_second, 80, "every save falls in one second: {seconds:?}");
+    assert!(seconds
+        .iter()
+        .all(|s| s["p99Ms"].as_f64().unwrap() >= s["p50Ms"].as_f64().unwrap()));
+    assert!(v["summary"].as_str().unwrap().contains("p99 by second"));
+    let json = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".timeline.svg"))
+        .expect("a timeline plot");
+    assert!(std::fs::metadata(json).unwrap().len() > 0);
     app.stop().await;
 }
 
