@@ -1,6 +1,7 @@
 //! Building and running the hub: connect the stores, bind the listener, serve until the
 //! shutdown token fires, then drain within the grace period.
 
+use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -186,6 +187,14 @@ impl Application {
         }
         let app =
             crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        // Small frames (acks, updates, relayed signals) go out at once: with Nagle's algorithm
+        // a frame written while an earlier one is unacknowledged waits for the peer's delayed
+        // ACK, up to 40 ms on Linux.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
+        });
         let served =
             axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let grace = state.config.shutdown_grace;

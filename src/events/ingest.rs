@@ -288,7 +288,10 @@ async fn write(
     let n = events.len();
     let mut backoff = options.min_backoff;
     let result = loop {
-        match store.append(&events).await {
+        let started = std::time::Instant::now();
+        let appended = store.append(&events).await;
+        metrics::histogram!("hub_event_write_seconds").record(started.elapsed().as_secs_f64());
+        match appended {
             Ok(new) => {
                 if !ingest.healthy() {
                     tracing::info!(

@@ -59,7 +59,9 @@ async fn upgrade(
     }
     let limits = state.ws_limits();
     ws.read_buffer_size(4096)
-        .write_buffer_size(0)
+        // Frames fed before a flush stay buffered (see `socket::write_queued`); an idle
+        // socket's buffer stays empty.
+        .write_buffer_size(socket::WRITE_BATCH_BYTES)
         .max_message_size(limits.max_message_bytes)
         .max_frame_size(limits.max_message_bytes)
         .on_upgrade(move |socket| {
