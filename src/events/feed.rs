@@ -9,6 +9,7 @@
 //! Automatic actions are counted against the `AUTO_WARN` rows already written, so a restart
 //! neither repeats nor skips a warning.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -28,6 +29,8 @@ use crate::state::AppState;
 const POLICY_TTL: Duration = Duration::from_secs(30);
 /// Sessions untouched this long are forgotten (reloaded from the store if they come back).
 const IDLE: Duration = Duration::from_secs(600);
+/// Most sessions loaded from the store with one pair of queries.
+const LOAD_CHUNK: usize = 500;
 
 /// What the feed keeps of one session.
 struct Live {
@@ -65,7 +68,9 @@ pub async fn run(
         policies: HashMap::new(),
     };
     while let Some(batch) = committed.recv().await {
+        let started = std::time::Instant::now();
         feed.batch(batch).await;
+        metrics::histogram!("hub_event_feed_batch_seconds").record(started.elapsed().as_secs_f64());
     }
 }
 
@@ -99,36 +104,80 @@ impl Feed {
         }
     }
 
-    /// The session's tally recomputed from the store, with the warnings already given.
-    /// Events in `pending` (the batch at hand) are left out, to be applied one by one.
+    /// The tallies of `wanted` sessions recomputed from the store, with the warnings already
+    /// given, in two queries whatever their number. Each session's `pending` events (the
+    /// batch at hand) are left out, to be applied one by one. A session not in the store is
+    /// left out of the answer.
     async fn load(
         &self,
-        session: Uuid,
-        policy: &Policy,
-        pending: &HashSet<Uuid>,
-    ) -> Result<Live, Error> {
+        wanted: &[(Uuid, &Policy, HashSet<Uuid>)],
+    ) -> Result<HashMap<Uuid, Live>, Error> {
+        let ids: Vec<Uuid> = wanted.iter().map(|w| w.0).collect();
         let mut inputs = self
             .store
-            .scoring_inputs(session)
+            .scoring_inputs_of(&ids)
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
-        inputs.retain(|e| !pending.contains(&e.id));
-        let (status, warned): (String, i64) = sqlx::query_as(
-            "SELECT s.status::text,
+        let rows: Vec<(Uuid, String, i64)> = sqlx::query_as(
+            "SELECT s.id, s.status::text,
                     (SELECT count(*) FROM admin_actions a
                       WHERE a.session_id = s.id AND a.action_type = 'AUTO_WARN')
-               FROM sessions s WHERE s.id = $1",
+               FROM sessions s WHERE s.id = ANY($1)",
         )
-        .bind(session)
-        .fetch_one(&self.state.db)
+        .bind(&ids)
+        .fetch_all(&self.state.db)
         .await?;
-        Ok(Live {
-            tally: scoring::recompute(&inputs, policy),
-            applied: inputs.iter().map(|e| e.id).collect(),
-            acted: u32::try_from(warned).unwrap_or(u32::MAX),
-            status: status_of(&status),
-            touched: Instant::now(),
-        })
+        let found: HashMap<Uuid, (String, i64)> = rows
+            .into_iter()
+            .map(|(id, status, warned)| (id, (status, warned)))
+            .collect();
+        let mut out = HashMap::with_capacity(wanted.len());
+        for (session, policy, pending) in wanted {
+            let Some((status, warned)) = found.get(session) else {
+                continue;
+            };
+            let mut mine = inputs.remove(session).unwrap_or_default();
+            mine.retain(|e| !pending.contains(&e.id));
+            out.insert(
+                *session,
+                Live {
+                    tally: scoring::recompute(&mine, policy),
+                    applied: mine.iter().map(|e| e.id).collect(),
+                    acted: u32::try_from(*warned).unwrap_or(u32::MAX),
+                    status: status_of(status),
+                    touched: Instant::now(),
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    /// Loads the tallies of the sessions this batch is the first to touch, all together: at
+    /// an exam's start (or after a restart) hundreds of sessions send their first event
+    /// within a second, and loading them one after the other held every proctor's update
+    /// behind those queries. Sessions that cannot be loaded are logged and skipped.
+    async fn load_new(
+        &mut self,
+        by_session: &HashMap<Uuid, Vec<NewEvent>>,
+        policies: &HashMap<Uuid, Policy>,
+    ) {
+        let fallback = Policy::default();
+        let wanted: Vec<(Uuid, &Policy, HashSet<Uuid>)> = by_session
+            .iter()
+            .filter(|(session, _)| !self.sessions.contains_key(session))
+            .map(|(session, events)| {
+                let policy = policies.get(&events[0].exam_id).unwrap_or(&fallback);
+                (*session, policy, events.iter().map(|e| e.id).collect())
+            })
+            .collect();
+        for chunk in wanted.chunks(LOAD_CHUNK) {
+            match self.load(chunk).await {
+                Ok(loaded) => self.sessions.extend(loaded),
+                Err(e) => {
+                    tracing::warn!(sessions = chunk.len(), error = %e, "cannot score sessions now");
+                }
+            }
+        }
     }
 
     async fn batch(&mut self, events: Vec<NewEvent>) {
@@ -136,23 +185,23 @@ impl Feed {
         for e in events {
             by_session.entry(e.session_id).or_default().push(e);
         }
-        // (session, exam, policy, per-event running scores)
-        let mut touched = Vec::with_capacity(by_session.len());
-        for (session, mut events) in by_session {
+        let mut policies: HashMap<Uuid, Policy> = HashMap::new();
+        for events in by_session.values_mut() {
             events.sort_by_key(|e| (e.timestamp, e.id));
             let exam = events[0].exam_id;
-            let policy = self.policy(exam).await;
+            if let Entry::Vacant(slot) = policies.entry(exam) {
+                slot.insert(self.policy(exam).await);
+            }
+        }
+        self.load_new(&by_session, &policies).await;
+        // (session, exam, policy, per-event running scores)
+        let mut touched = Vec::with_capacity(by_session.len());
+        for (session, events) in by_session {
+            let exam = events[0].exam_id;
+            let policy = policies.get(&exam).cloned().unwrap_or_default();
             if !self.sessions.contains_key(&session) {
-                let pending: HashSet<Uuid> = events.iter().map(|e| e.id).collect();
-                match self.load(session, &policy, &pending).await {
-                    Ok(live) => {
-                        self.sessions.insert(session, live);
-                    }
-                    Err(e) => {
-                        tracing::warn!(%session, error = %e, "cannot score the session now");
-                        continue;
-                    }
-                }
+                // Not loaded (logged above): scored when a later batch can load it.
+                continue;
             }
             let mut running = Vec::with_capacity(events.len());
             let mut reload = false;
@@ -173,7 +222,14 @@ impl Feed {
             if reload {
                 // Everything of this batch is committed: the store's view includes it.
                 let acted = self.sessions.get(&session).map_or(0, |l| l.acted);
-                match self.load(session, &policy, &HashSet::new()).await {
+                let loaded = self
+                    .load(&[(session, &policy, HashSet::new())])
+                    .await
+                    .and_then(|mut l| {
+                        l.remove(&session)
+                            .ok_or_else(|| Error::Internal("session gone".into()))
+                    });
+                match loaded {
                     Ok(mut live) => {
                         live.acted = live.acted.max(acted);
                         running = vec![live.tally.score(); events.len()];
@@ -226,6 +282,7 @@ impl Feed {
             .iter()
             .map(|id| self.sessions.get(id).map_or(0.0, |l| l.tally.score()))
             .collect();
+        let started = std::time::Instant::now();
         let rows: Result<Vec<(Uuid, String)>, sqlx::Error> = sqlx::query_as(
             "UPDATE sessions s SET violation_score = u.score
                FROM UNNEST($1::uuid[], $2::float8[]) AS u(id, score)
@@ -236,6 +293,8 @@ impl Feed {
         .bind(&scores)
         .fetch_all(&self.state.db)
         .await;
+        metrics::histogram!("hub_event_score_write_seconds")
+            .record(started.elapsed().as_secs_f64());
         match rows {
             Ok(rows) => {
                 for (id, status) in rows {

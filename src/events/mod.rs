@@ -16,7 +16,7 @@ pub mod retention;
 pub mod scoring;
 pub mod validate;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -184,6 +184,20 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Everything scoring needs of one session's events, ordered by `(timestamp, id)`.
     async fn scoring_inputs(&self, session: Uuid) -> Result<Vec<ScoringInput>, StoreError>;
+
+    /// [`EventStore::scoring_inputs`] of several sessions: an entry for every session asked
+    /// for (empty when it has no events). The default asks one session at a time; a store
+    /// that can answer in one query should.
+    async fn scoring_inputs_of(
+        &self,
+        sessions: &[Uuid],
+    ) -> Result<HashMap<Uuid, Vec<ScoringInput>>, StoreError> {
+        let mut out = HashMap::with_capacity(sessions.len());
+        for &session in sessions {
+            out.insert(session, self.scoring_inputs(session).await?);
+        }
+        Ok(out)
+    }
 }
 
 /// The shared handle the hub keeps.

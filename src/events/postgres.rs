@@ -2,6 +2,8 @@
 //! `INSERT … SELECT FROM UNNEST(…) ON CONFLICT (event_id) DO NOTHING RETURNING event_id`:
 //! one round trip and one commit however many events it carries.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgPool;
@@ -208,25 +210,35 @@ impl EventStore for PgEventStore {
     }
 
     async fn scoring_inputs(&self, session: Uuid) -> Result<Vec<ScoringInput>, StoreError> {
-        let rows: Vec<(Uuid, String, String, i16, DateTime<Utc>)> = sqlx::query_as(
-            "SELECT id, source::text, event_type, severity, \"timestamp\" FROM proctoring_events
-              WHERE session_id = $1 ORDER BY \"timestamp\", id",
+        let mut of = self.scoring_inputs_of(&[session]).await?;
+        Ok(of.remove(&session).unwrap_or_default())
+    }
+
+    async fn scoring_inputs_of(
+        &self,
+        sessions: &[Uuid],
+    ) -> Result<HashMap<Uuid, Vec<ScoringInput>>, StoreError> {
+        let rows: Vec<(Uuid, Uuid, String, String, i16, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT session_id, id, source::text, event_type, severity, \"timestamp\"
+               FROM proctoring_events
+              WHERE session_id = ANY($1)
+              ORDER BY session_id, \"timestamp\", id",
         )
-        .bind(session)
+        .bind(sessions)
         .fetch_all(&self.db)
         .await
         .map_err(classify)?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(id, source, event_type, severity, timestamp)| ScoringInput {
-                    id,
-                    source: Source::parse(&source).unwrap_or(Source::System),
-                    event_type,
-                    severity,
-                    timestamp,
-                },
-            )
-            .collect())
+        let mut out: HashMap<Uuid, Vec<ScoringInput>> =
+            sessions.iter().map(|s| (*s, Vec::new())).collect();
+        for (session, id, source, event_type, severity, timestamp) in rows {
+            out.entry(session).or_default().push(ScoringInput {
+                id,
+                source: Source::parse(&source).unwrap_or(Source::System),
+                event_type,
+                severity,
+                timestamp,
+            });
+        }
+        Ok(out)
     }
 }

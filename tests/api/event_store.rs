@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Duration, Utc};
 use proctor_hub::events::mongo::MongoEventStore;
 use proctor_hub::events::postgres::PgEventStore;
-use proctor_hub::events::{to_millis, EventQuery, EventStore, NewEvent, Source};
+use proctor_hub::events::{to_millis, EventQuery, EventStore, NewEvent, ScoringInput, Source};
 use proctor_hub::http::page::Cursor;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -230,6 +230,20 @@ async fn scoring_inputs_and_retention(store: &dyn EventStore, a: Ctx, b: Ctx) {
     assert!(inputs
         .windows(2)
         .all(|w| (w[0].timestamp, w[0].id) < (w[1].timestamp, w[1].id)));
+    // Several sessions at once: each as it would be alone, and an entry for one without events.
+    let none = Uuid::new_v4();
+    let mut of = store.scoring_inputs_of(&[a.0, b.0, none]).await.unwrap();
+    assert_eq!(of.len(), 3);
+    let ids = |v: &[ScoringInput]| v.iter().map(|e| e.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&of.remove(&a.0).unwrap()),
+        ids(&inputs),
+        "same events, same order"
+    );
+    let of_b = of.remove(&b.0).unwrap();
+    assert_eq!(ids(&of_b), ids(&store.scoring_inputs(b.0).await.unwrap()));
+    assert_eq!(of_b.len(), 1);
+    assert!(of.remove(&none).unwrap().is_empty());
     // Delete what is older than base+3s, for session a only.
     let deleted = store
         .delete_older_than(base() + Duration::seconds(3), &[a.0])
