@@ -78,6 +78,7 @@ pub struct Line {
 pub fn timeline_svg(
     json_path: &Path,
     title: &str,
+    y_desc: &str,
     latency: &[Line],
     rss_mb: Option<&Line>,
 ) -> Result<PathBuf> {
@@ -108,7 +109,7 @@ pub fn timeline_svg(
         chart
             .configure_mesh()
             .x_desc("time (s)")
-            .y_desc("p99.9 per window (ms)")
+            .y_desc(y_desc)
             .draw()?;
         if rss_mb.is_some() {
             chart

@@ -198,6 +198,7 @@ async fn measure(ctx: &Ctx, args: &AutosaveArgs, fx: &Fixture) -> Result<RunResu
     let timeline = timeline_svg(
         &path,
         "autosave: latency by the second saves finished in",
+        "latency (ms)",
         &[
             line("save p50", |s| s.p50_ms),
             line("save p99", |s| s.p99_ms),

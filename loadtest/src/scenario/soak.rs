@@ -477,6 +477,7 @@ fn finish(ctx: &Ctx, args: &SoakArgs, t: Totals) -> Result<RunResult> {
     let timeline = timeline_svg(
         &path,
         "soak: p99.9 per window and hub RSS",
+        "p99.9 per window (ms)",
         &[
             line("relay round-trip p99.9", |w| w.relay.p999_ms),
             line("autosave p99.9", |w| w.autosave.p999_ms),
