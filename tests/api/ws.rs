@@ -169,6 +169,23 @@ async fn candidate_phone_and_proctor_relay_offer_answer_and_ice(pool: PgPool) {
     let answer = recv_type(&mut laptop, "signal").await;
     assert_eq!(answer["from"], pra["peerId"]);
     assert_eq!(answer["data"]["kind"], "answer");
+    // A real SDP (simulcast, many candidates) is several KB: far over the socket's 1 KiB
+    // read chunk, and it arrives whole, twice in a row.
+    let sdp: String = (0..400)
+        .map(|i| {
+            format!(
+                "a=candidate:{i} 1 udp 2122260223 10.0.{}.{} 5{i:04} typ host\r\n",
+                i / 250,
+                i % 250
+            )
+        })
+        .collect();
+    assert!(sdp.len() > 20 * 1024);
+    for _ in 0..2 {
+        send(&mut laptop, json!({"type": "signal", "roomId": room, "to": pra["peerId"], "data": {"kind": "offer", "sdp": sdp}})).await;
+        let big = recv_type(&mut proctor, "signal").await;
+        assert_eq!(big["data"]["sdp"].as_str(), Some(sdp.as_str()));
+    }
     send(&mut phone, json!({"type": "signal", "roomId": room, "to": pra["peerId"], "data": {"kind": "ice", "candidate": {"candidate": "candidate:1 1 UDP 1 127.0.0.1 5000 typ host"}}})).await;
     let ice = recv_type(&mut proctor, "signal").await;
     assert_eq!(ice["from"], pa["peerId"]);
