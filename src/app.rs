@@ -1,10 +1,10 @@
 //! Building and running the hub: connect the stores, bind the listener, serve until the
 //! shutdown token fires, then drain within the grace period.
 
-use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;

@@ -373,10 +373,7 @@ fn a_layer_switch_waits_for_a_keyframe_of_the_new_layer_and_asks_for_one() {
     // The low keyframe (frame 60) switches it; from then on, low only.
     simulcast_frames(&mut net, publisher, 60..90, |rid, n| rid == "l" && n == 60);
     let got = &net.clients[sub].got;
-    let first_low = got
-        .iter()
-        .position(|g| g.marker == LOW)
-        .expect("switched to low");
+    let first_low = resumes_at(got, 0, LOW, "switched to low");
     assert!(got[first_low].keyframe, "the switch happens on a keyframe");
     assert!(got[..first_low].iter().all(|g| g.marker == HIGH));
     assert!(got[first_low..].iter().all(|g| g.marker == LOW));
@@ -616,10 +613,7 @@ fn a_paused_layer_moves_its_subscribers_to_one_that_flows_and_back() {
     // layer from its next keyframe.
     layered_frames(&mut net, publisher, &[("l", LOW)], 30..150, every_second);
     let got = &net.clients[high].got;
-    let first_low = got
-        .iter()
-        .position(|g| g.marker == LOW)
-        .expect("moved to the flowing layer");
+    let first_low = resumes_at(got, 0, LOW, "moved to the flowing layer");
     assert!(got[first_low].keyframe, "the move happens on a keyframe");
     assert!(got[first_low..].iter().all(|g| g.marker == LOW));
     assert!(

@@ -245,13 +245,8 @@ where
             }
             Action::Close(code) => {
                 // Flush what was queued before the close (e.g. `session-ended`).
-                while let Ok(frame) = rx.frames.try_recv() {
-                    rx.written(&frame);
-                    if sink
-                        .send(Message::Text(Utf8Bytes::from(&*frame.text)))
-                        .await
-                        .is_err()
-                    {
+                while let Ok(first) = rx.frames.try_recv() {
+                    if write_queued(sink, &mut rx, first).await.is_err() {
                         return Some(code);
                     }
                 }

@@ -19,8 +19,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::helpers::{
-    assert_error, new_session_of, session_in, spawn_app, spawn_app_with, spawn_app_with_store,
-    TestApp,
+    assert_error, eventually, new_session_of, session_in, spawn_app, spawn_app_with,
+    spawn_app_with_store, TestApp,
 };
 use crate::ws::{authed, recv_type, send};
 
@@ -52,21 +52,6 @@ async fn stored(app: &TestApp, session: Uuid) -> i64 {
         .fetch_one(&app.state.db)
         .await
         .unwrap()
-}
-
-/// Polls until `f` holds (bounded).
-async fn eventually<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..100 {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 async fn score(app: &TestApp, session: Uuid) -> f64 {

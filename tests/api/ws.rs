@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use uuid::Uuid;
 
-use crate::helpers::{assert_error, new_session, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{assert_error, eventually, new_session, spawn_app, spawn_app_with, TestApp};
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -571,13 +571,22 @@ async fn heartbeat_loss_reaches_the_proctor_within_the_ttl(pool: PgPool) {
     let back = recv_type(&mut proctor, "session-update").await;
     assert_eq!(back["liveness"]["laptop"], "ONLINE");
     assert_eq!(back["lastEvent"]["eventType"], "LAPTOP_RECONNECTED");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let types: Vec<String> = sqlx::query_scalar("SELECT event_type FROM proctoring_events WHERE session_id = $1 AND source = 'SYSTEM' ORDER BY \"timestamp\"")
-        .bind(session)
-        .fetch_all(&app.state.db)
-        .await
-        .unwrap();
-    assert_eq!(types, vec!["LAPTOP_HEARTBEAT_LOST", "LAPTOP_RECONNECTED"]);
+    // The liveness update is pushed at once; its SYSTEM event is stored after it.
+    let system_events = || async {
+        sqlx::query_scalar::<_, String>("SELECT event_type FROM proctoring_events WHERE session_id = $1 AND source = 'SYSTEM' ORDER BY \"timestamp\"")
+            .bind(session)
+            .fetch_all(&app.state.db)
+            .await
+            .unwrap()
+    };
+    eventually("both SYSTEM events stored", || async {
+        system_events().await.len() >= 2
+    })
+    .await;
+    assert_eq!(
+        system_events().await,
+        vec!["LAPTOP_HEARTBEAT_LOST", "LAPTOP_RECONNECTED"]
+    );
     laptop.close(None).await.unwrap();
     proctor.close(None).await.unwrap();
     assert_no_leaks(&app).await;
