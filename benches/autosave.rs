@@ -74,6 +74,7 @@ async fn run() {
     let saver = Arc::new(Autosaver::spawn(
         db.clone(),
         &config,
+        std::time::Duration::from_secs(2),
         &tasks,
         shutdown.clone(),
     ));

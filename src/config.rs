@@ -45,6 +45,10 @@ pub struct Config {
     pub heartbeat_interval: Duration,
     /// Whether to read the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// How long an autosave, or the per-request role check, waits on Postgres before 503
+    /// `STORE_UNAVAILABLE`: a partitioned store leaves queries hanging (no error, no answer),
+    /// and a candidate's page must hear "not saved, retry" within seconds.
+    pub store_timeout: Duration,
     /// Exam-taking timings and autosave batching.
     pub exams: ExamConfig,
     /// Proctoring-event ingest and artifacts.
@@ -198,8 +202,9 @@ pub struct AuthConfig {
     pub hash_concurrency: usize,
     /// How long a login waits for a hashing slot before `AUTH_BUSY`.
     pub hash_queue_timeout: Duration,
-    /// Failed logins per account within `login_window` before 429.
-    pub login_max_failures_per_account: u32,
+    /// Failed logins for one account from one client IP within `login_window` before 429
+    /// (that IP only: the account holder elsewhere is never locked out).
+    pub login_max_failures_per_account_ip: u32,
     /// Failed logins per client IP within `login_window` before 429.
     pub login_max_failures_per_ip: u32,
     /// Window of the failed-login counters.
@@ -228,7 +233,7 @@ struct FileConfig {
     refresh_family_ttl_secs: Option<u64>,
     refresh_grace_secs: Option<u64>,
     hash_concurrency: Option<usize>,
-    login_max_failures_per_account: Option<u32>,
+    login_max_failures_per_account_ip: Option<u32>,
     login_max_failures_per_ip: Option<u32>,
     login_window_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
@@ -238,6 +243,7 @@ struct FileConfig {
     trust_forwarded_for: Option<bool>,
     autosave_grace_secs: Option<u64>,
     sweep_interval_ms: Option<u64>,
+    store_timeout_ms: Option<u64>,
     autosave_batch_max: Option<usize>,
     autosave_batch_window_ms: Option<u64>,
     event_buffer: Option<usize>,
@@ -420,6 +426,12 @@ impl Config {
             )?,
             autosave_max_inflight: defaults.autosave_max_inflight,
         };
+        let store_timeout = ms("HUB_STORE_TIMEOUT_MS", f.store_timeout_ms, 2000)?;
+        if store_timeout.is_zero() {
+            return Err(Error::Config(
+                "HUB_STORE_TIMEOUT_MS must be positive".into(),
+            ));
+        }
         if exams.sweep_interval.is_zero() || !(1..=10_000).contains(&exams.autosave_batch_max) {
             return Err(Error::Config(
                 "HUB_SWEEP_INTERVAL_MS must be positive and HUB_AUTOSAVE_BATCH_MAX 1..=10000"
@@ -530,9 +542,11 @@ impl Config {
                     None => f.hash_concurrency.unwrap_or_else(default_hash_concurrency),
                 },
                 hash_queue_timeout: Duration::from_secs(2),
-                login_max_failures_per_account: match env.get("HUB_LOGIN_MAX_FAILURES_ACCOUNT") {
-                    Some(v) => parse("HUB_LOGIN_MAX_FAILURES_ACCOUNT", v)?,
-                    None => f.login_max_failures_per_account.unwrap_or(10),
+                login_max_failures_per_account_ip: match env
+                    .get("HUB_LOGIN_MAX_FAILURES_ACCOUNT_IP")
+                {
+                    Some(v) => parse("HUB_LOGIN_MAX_FAILURES_ACCOUNT_IP", v)?,
+                    None => f.login_max_failures_per_account_ip.unwrap_or(10),
                 },
                 login_max_failures_per_ip: match env.get("HUB_LOGIN_MAX_FAILURES_IP") {
                     Some(v) => parse("HUB_LOGIN_MAX_FAILURES_IP", v)?,
@@ -551,6 +565,7 @@ impl Config {
                 Some(v) => parse("HUB_TRUST_FORWARDED_FOR", v)?,
                 None => f.trust_forwarded_for.unwrap_or(false),
             },
+            store_timeout,
             exams,
         })
     }

@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use crate::auth::jwt::JwtKeys;
+use crate::auth::limiter::LoginThrottle;
 use crate::auth::password::PasswordHasher;
 use crate::config::Config;
 use crate::error::Error;
@@ -49,6 +50,27 @@ pub enum HubSignal {
         session_id: Uuid,
         /// Its exam.
         exam_id: Uuid,
+    },
+    /// A session's time ran out (its autosave grace runs on): its devices get `time-up`.
+    TimeUp {
+        /// The session.
+        session_id: Uuid,
+        /// Its exam.
+        exam_id: Uuid,
+        /// When its time ran out.
+        expires_at: chrono::DateTime<chrono::Utc>,
+        /// Until when saves are still accepted.
+        grace_ends_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// Staff extended a session's time: its devices and the exam's watchers get
+    /// `time-extended`.
+    TimeExtended {
+        /// The session.
+        session_id: Uuid,
+        /// Its exam.
+        exam_id: Uuid,
+        /// The new expiry.
+        expires_at: chrono::DateTime<chrono::Utc>,
     },
     /// Staff warned a candidate: the laptop gets `warning`.
     Warn {
@@ -97,6 +119,8 @@ pub struct Inner {
     pub jwt: JwtKeys,
     /// Bounded password hashing.
     pub hasher: PasswordHasher,
+    /// Failed-login throttling per (account, client IP) and per client IP.
+    pub login_throttle: LoginThrottle,
     /// Recently checked current role of each user (`None`: deactivated or gone), so the
     /// access tokens of a deactivated or re-roled user stop working within
     /// [`ACTIVE_CACHE_TTL`] without a query per request.
@@ -160,6 +184,7 @@ impl AppState {
         let autosave = crate::jobs::autosave::Autosaver::spawn(
             db.clone(),
             &config.exams,
+            config.store_timeout,
             &tasks,
             shutdown.clone(),
         );
@@ -176,6 +201,7 @@ impl AppState {
                     config.auth.hash_concurrency,
                     config.auth.hash_queue_timeout,
                 )?,
+                login_throttle: LoginThrottle::new(&config.auth),
                 config,
                 db,
                 redis,
@@ -203,10 +229,15 @@ impl AppState {
             }
         }
         let role: Option<UserRole> =
-            sqlx::query_scalar("SELECT role FROM users WHERE id = $1 AND is_active")
-                .bind(user_id)
-                .fetch_optional(&self.db)
-                .await?;
+            crate::store::postgres::bounded(self.config.store_timeout, async {
+                Ok(
+                    sqlx::query_scalar("SELECT role FROM users WHERE id = $1 AND is_active")
+                        .bind(user_id)
+                        .fetch_optional(&self.db)
+                        .await?,
+                )
+            })
+            .await?;
         self.active_users.insert(user_id, (role, Instant::now()));
         Ok(role)
     }

@@ -398,6 +398,24 @@ pub enum ServerMessage {
         /// The text.
         message: WarningText,
     },
+    /// To the session's devices at `expiresAt`: time is up, stop taking input. Saves already
+    /// sent (queued offline, in flight) are still accepted until `graceEndsAt`; the session
+    /// ends (`session-ended`, `AUTO_SUBMITTED`) after it, unless time is extended first.
+    TimeUp {
+        /// The session.
+        session_id: SessionId,
+        /// When its time ran out.
+        expires_at: Timestamp,
+        /// Until when queued saves are still accepted.
+        grace_ends_at: Timestamp,
+    },
+    /// Staff extended a session's time: to its devices and to the exam's watchers.
+    TimeExtended {
+        /// The session.
+        session_id: SessionId,
+        /// The new end of its time.
+        expires_at: Timestamp,
+    },
     /// The session ended; the socket closes with 4503 next.
     SessionEnded {
         /// The final status.

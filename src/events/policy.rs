@@ -11,9 +11,9 @@
 //! ```
 //!
 //! Defaults: TAB_HIDDEN 1.0, FULLSCREEN_EXIT 1.0, WINDOW_BLUR 0.5, COPY_PASTE 1.0,
-//! FACE_ABSENT 1.5, MULTIPLE_FACES 2.0, PHONE_DETECTED 2.0, any other type 1.0; weight 0 for
-//! what the candidate does not control: TELEMETRY_GAP, DUPLICATE_CONNECTION, every
-//! `*_RECONNECTED`, `*_HEARTBEAT_LOST`, MOBILE_DEVICE_CHANGED, MOBILE_PAIRING_REJECTED and
+//! FACE_ABSENT 1.5, MULTIPLE_FACES 2.0, PHONE_DETECTED 2.0, DEVICE_MISMATCH 2.0, any other type
+//! 1.0; weight 0 for what the candidate does not control: TELEMETRY_GAP, DUPLICATE_CONNECTION,
+//! every `*_RECONNECTED`, `*_HEARTBEAT_LOST`, `*_DEVICE_CHANGED`, MOBILE_PAIRING_REJECTED and
 //! SESSION_ENDED. Coalescing window 10 s, flag at 10.0, no auto-termination. Weights given in
 //! the policy override the defaults type by type.
 
@@ -213,7 +213,7 @@ fn default_weight(event_type: &str) -> Option<f64> {
     if ZERO_WEIGHT.contains(&event_type)
         || event_type.ends_with("_RECONNECTED")
         || event_type.ends_with("_HEARTBEAT_LOST")
-        || event_type == "MOBILE_DEVICE_CHANGED"
+        || event_type.ends_with("_DEVICE_CHANGED")
     {
         return Some(0.0);
     }
@@ -221,7 +221,7 @@ fn default_weight(event_type: &str) -> Option<f64> {
         "TAB_HIDDEN" | "FULLSCREEN_EXIT" | "COPY_PASTE" => 1.0,
         "WINDOW_BLUR" => 0.5,
         "FACE_ABSENT" => 1.5,
-        "MULTIPLE_FACES" | "PHONE_DETECTED" => 2.0,
+        "MULTIPLE_FACES" | "PHONE_DETECTED" | "DEVICE_MISMATCH" => 2.0,
         _ => return None,
     })
 }

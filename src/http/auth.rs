@@ -104,34 +104,21 @@ async fn login(
         return Err(invalid_credentials());
     }
     let email = users::normalize_email(&body.email);
-    let account_key = state
-        .keys
-        .login_failures_account(&crate::auth::sha256_hex(&email));
+    let account = crate::auth::sha256_hex(&email);
     let ip_text = ip.text().unwrap_or_else(|| "unknown".into());
-    let ip_key = state.keys.login_failures_ip(&ip_text);
-    let auth = &state.config.auth;
 
-    // Throttle before spending a hash. Redis down: go on unthrottled (logged), never lock out.
-    match limiter::counts(&state.redis, &[&account_key, &ip_key]).await {
-        Ok(c) => {
-            let (acct, acct_ttl) = c[0];
-            let (by_ip, ip_ttl) = c[1];
-            if acct >= auth.login_max_failures_per_account {
-                return Err(Error::RateLimited {
-                    retry_after: acct_ttl,
-                });
+    // Throttle before spending a hash: this client's failures for this account and in all,
+    // reserved atomically (Redis, or this process while Redis is down).
+    let reservation = state
+        .login_throttle
+        .reserve(&state.redis, &state.keys, &account, &ip_text)
+        .await
+        .map_err(|t| {
+            metrics::counter!("hub_login_throttled_total").increment(1);
+            Error::RateLimited {
+                retry_after: t.retry_after,
             }
-            if by_ip >= auth.login_max_failures_per_ip {
-                return Err(Error::RateLimited {
-                    retry_after: ip_ttl,
-                });
-            }
-        }
-        Err(e) => {
-            metrics::counter!("hub_login_throttle_unavailable_total").increment(1);
-            tracing::warn!(error = %e, "login throttling unavailable (Redis)");
-        }
-    }
+        })?;
 
     let user = users::by_email(&state.db, &email).await?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
@@ -140,18 +127,14 @@ async fn login(
         Some(u) if ok && u.is_active => u,
         _ => {
             metrics::counter!("hub_login_failures_total").increment(1);
-            if let Ok(n) =
-                limiter::record_failure(&state.redis, &[&account_key, &ip_key], auth.login_window)
-                    .await
-            {
-                tokio::time::sleep(limiter::progressive_delay(n[0])).await;
-            }
+            tokio::time::sleep(limiter::progressive_delay(reservation.failures)).await;
             return Err(invalid_credentials());
         }
     };
-    if let Err(e) = limiter::reset(&state.redis, &account_key).await {
-        tracing::warn!(error = %e, "could not reset login counter");
-    }
+    state
+        .login_throttle
+        .succeeded(&state.redis, reservation)
+        .await;
     let refresh = refresh_tokens(&state)
         .issue_family(
             user.id,

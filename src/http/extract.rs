@@ -203,7 +203,7 @@ role_extractor!(
     Candidate, [Candidate]
 );
 
-/// The client's address: the socket peer, or the first `X-Forwarded-For` entry when the hub is
+/// The client's address: the socket peer, or the last `X-Forwarded-For` entry when the hub is
 /// configured to trust its proxy.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<IpAddr>);
@@ -229,7 +229,9 @@ where
                 .headers
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
+                // The entry the trusted proxy appended (the last): the ones before it are
+                // whatever the client sent, and would let it pick its own address.
+                .and_then(|v| v.rsplit(',').next())
                 .and_then(|v| v.trim().parse().ok())
             {
                 return Ok(ClientIp(Some(ip)));

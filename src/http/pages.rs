@@ -2,8 +2,14 @@
 //! microphone and screen, a phone that claims its pairing link and publishes its camera, and a
 //! proctor grid that subscribes to rooms. Enough for a person to try the relay in a browser and
 //! for the browser test; the real clients are separate applications.
+//!
+//! Every page and asset goes out with a strict Content-Security-Policy (scripts and styles
+//! only from the hub's own files: no inline script, no `eval`), `X-Content-Type-Options:
+//! nosniff`, `frame-ancestors 'none'` (no framing, so no clickjacking of "Submit"), and
+//! `Referrer-Policy: no-referrer` (the pairing URL's fragment carries a secret, and no page
+//! should leak its URL to another origin).
 
-use axum::http::header;
+use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
@@ -11,35 +17,61 @@ use axum::Router;
 use crate::state::AppState;
 
 const MEDIA_JS: &str = include_str!("pages/media.js");
+const LAPTOP_JS: &str = include_str!("pages/laptop.js");
+const PHONE_JS: &str = include_str!("pages/phone.js");
+const PROCTOR_JS: &str = include_str!("pages/proctor.js");
+const PAGES_CSS: &str = include_str!("pages/pages.css");
 const LAPTOP: &str = include_str!("pages/laptop.html");
 const PHONE: &str = include_str!("pages/phone.html");
 const PROCTOR: &str = include_str!("pages/proctor.html");
+
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// The pages' Content-Security-Policy. `connect-src 'self'` covers the same-origin WebSocket;
+/// `media-src` lets `<video>` play `MediaStream`s and blobs; `img-src data:` the QR code.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+    style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; \
+    connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// The routes of this module (outside `/api/v1`). `/pair` serves the phone page so the pairing
 /// URL (`…/pair#t=<token>`) opens it directly.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/app/media.js",
-            get(|| page("text/javascript; charset=utf-8", MEDIA_JS)),
-        )
-        .route(
-            "/app/laptop",
-            get(|| page("text/html; charset=utf-8", LAPTOP)),
-        )
-        .route(
-            "/app/phone",
-            get(|| page("text/html; charset=utf-8", PHONE)),
-        )
-        .route("/pair", get(|| page("text/html; charset=utf-8", PHONE)))
-        .route(
-            "/app/proctor",
-            get(|| page("text/html; charset=utf-8", PROCTOR)),
-        )
+        .route("/app/media.js", get(|| page(JS, MEDIA_JS)))
+        .route("/app/laptop.js", get(|| page(JS, LAPTOP_JS)))
+        .route("/app/phone.js", get(|| page(JS, PHONE_JS)))
+        .route("/app/proctor.js", get(|| page(JS, PROCTOR_JS)))
+        .route("/app/pages.css", get(|| page(CSS, PAGES_CSS)))
+        .route("/app/laptop", get(|| page(HTML, LAPTOP)))
+        .route("/app/phone", get(|| page(HTML, PHONE)))
+        .route("/pair", get(|| page(HTML, PHONE)))
+        .route("/app/proctor", get(|| page(HTML, PROCTOR)))
+}
+
+/// The security headers every page and asset carries.
+pub fn security_headers() -> [(HeaderName, HeaderValue); 4] {
+    [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+    ]
 }
 
 async fn page(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     (
+        security_headers(),
         [
             (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "no-cache"),

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::auth::limiter;
 use crate::error::Error;
 use crate::http::extract::{Candidate, ClientIp, Json, Path};
-use crate::model::TokenRole;
+use crate::model::{SessionStatus, TokenRole};
 use crate::pairing::{self, MobileDevice, PairingGrant};
 use crate::state::{AppState, HubSignal};
 use crate::store::sessions_lookup;
@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/sessions/{id}/pairing", post(mint))
         .route("/pairing/claim", post(claim))
+        .route("/pairing/renew", post(renew))
 }
 
 #[derive(Serialize)]
@@ -83,6 +84,9 @@ struct Claimed {
     session_id: Uuid,
     webrtc_room_id: Uuid,
     confirm_code: String,
+    /// The phone's renewable credential (`POST /pairing/renew`), valid while the session is
+    /// STARTED and this phone stays the paired one.
+    device_token: String,
 }
 
 fn token_invalid() -> Error {
@@ -122,13 +126,19 @@ async fn claim(
         return Err(token_invalid());
     };
 
+    // The phone's renewable credential is bound to this session and this phone, and replaces
+    // the previous phone's in the same statement.
+    let device_token = crate::auth::random_token();
     let facts: Option<(Uuid,)> = sqlx::query_as(
-        "UPDATE sessions SET mobile_paired_at = now()
+        "UPDATE sessions SET mobile_paired_at = now(), mobile_device_token_hash = $3,
+                mobile_device_fingerprint = $4
           WHERE id = $1 AND candidate_id = $2 AND status = 'STARTED'
           RETURNING webrtc_room_id",
     )
     .bind(grant.session_id)
     .bind(grant.candidate_id)
+    .bind(crate::auth::sha256_hex(&device_token))
+    .bind(&body.device_fingerprint)
     .fetch_optional(&state.db)
     .await?;
     let Some((webrtc_room_id,)) = facts else {
@@ -173,5 +183,71 @@ async fn claim(
         session_id: grant.session_id,
         webrtc_room_id,
         confirm_code,
+        device_token,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RenewBody {
+    session_id: Uuid,
+    device_token: String,
+    device_fingerprint: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Renewed {
+    access_token: String,
+    expires_in: u64,
+    session_id: Uuid,
+    webrtc_room_id: Uuid,
+}
+
+/// A paired phone renews its MOBILE access token with the device token it got at claim, for
+/// the whole session: a phone whose connection drops after its access token expired (a
+/// network switch, the screen locking) reconnects without pairing again. 401
+/// `DEVICE_TOKEN_INVALID` once the phone was unpaired, rejected or replaced, or from another
+/// device; 409 `SESSION_CLOSED` once the session ended.
+async fn renew(
+    State(state): State<AppState>,
+    Json(body): Json<RenewBody>,
+) -> Result<Json<Renewed>, Error> {
+    let invalid = || {
+        Error::unauthenticated(
+            "DEVICE_TOKEN_INVALID",
+            "this phone is no longer paired with the session; pair it again",
+        )
+    };
+    if body.device_token.is_empty() || body.device_token.len() > 128 {
+        return Err(invalid());
+    }
+    let row: Option<(Uuid, Uuid, SessionStatus)> = sqlx::query_as(
+        "SELECT candidate_id, webrtc_room_id, status FROM sessions
+          WHERE id = $1 AND mobile_device_token_hash = $2 AND mobile_device_fingerprint = $3",
+    )
+    .bind(body.session_id)
+    .bind(crate::auth::sha256_hex(&body.device_token))
+    .bind(&body.device_fingerprint)
+    .fetch_optional(&state.db)
+    .await?;
+    let Some((candidate_id, webrtc_room_id, status)) = row else {
+        return Err(invalid());
+    };
+    if status != SessionStatus::Started {
+        return Err(Error::conflict("SESSION_CLOSED", "the session has ended"));
+    }
+    // A deactivated candidate's phone stops with them.
+    if state.active_role(candidate_id).await?.is_none() {
+        return Err(invalid());
+    }
+    let access_token = state
+        .jwt
+        .issue(candidate_id, TokenRole::Mobile, Some(body.session_id))?;
+    Ok(Json(Renewed {
+        access_token,
+        expires_in: state.jwt.access_ttl_secs(),
+        session_id: body.session_id,
+        webrtc_room_id,
     }))
 }

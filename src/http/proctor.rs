@@ -1,5 +1,5 @@
 //! Proctor and admin routes on sessions: the exam's session list with liveness, staff actions
-//! (WARN, TERMINATE, EXTEND_TIME, UNPAIR_MOBILE), review decisions, grading and scores. Every
+//! (WARN, TERMINATE, EXTEND_TIME, UNPAIR_MOBILE, ALLOW_DEVICE_CHANGE), review decisions, grading and scores. Every
 //! mutation writes its `admin_actions` row in the transaction of the change, and the real-time
 //! side is told through a [`HubSignal`] after COMMIT.
 
@@ -204,6 +204,7 @@ enum ActionType {
     Terminate,
     ExtendTime,
     UnpairMobile,
+    AllowDeviceChange,
 }
 
 impl ActionType {
@@ -213,6 +214,7 @@ impl ActionType {
             ActionType::Terminate => "TERMINATE",
             ActionType::ExtendTime => "EXTEND_TIME",
             ActionType::UnpairMobile => "UNPAIR_MOBILE",
+            ActionType::AllowDeviceChange => "ALLOW_DEVICE_CHANGE",
         }
     }
 }
@@ -328,27 +330,31 @@ async fn act(
                 .ok_or_else(closed)?;
         }
         ActionType::ExtendTime => {
-            let moved = sqlx::query(
+            let moved: Option<DateTime<Utc>> = sqlx::query_scalar(
                 "UPDATE sessions SET expires_at = expires_at + make_interval(mins => $2)
-                  WHERE id = $1 AND status = 'STARTED'",
+                  WHERE id = $1 AND status = 'STARTED'
+                  RETURNING expires_at",
             )
             .bind(id)
             .bind(minutes.and_then(|m| i32::try_from(m).ok()).unwrap_or(0))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if moved == 0 {
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(expires_at) = moved else {
                 return Err(closed());
-            }
+            };
             tx.commit().await?;
-            state.signal(HubSignal::SessionChanged {
+            // The devices' countdowns and the watchers' grids move at once.
+            state.signal(HubSignal::TimeExtended {
                 session_id: id,
                 exam_id: session.exam_id,
+                expires_at,
             });
         }
         ActionType::UnpairMobile => {
+            // The phone's renewable credential goes with it.
             sqlx::query(
-                "UPDATE sessions SET mobile_socket_id = NULL, mobile_paired_at = NULL
+                "UPDATE sessions SET mobile_socket_id = NULL, mobile_paired_at = NULL,
+                        mobile_device_token_hash = NULL, mobile_device_fingerprint = NULL
                   WHERE id = $1",
             )
             .bind(id)
@@ -356,6 +362,21 @@ async fn act(
             .await?;
             tx.commit().await?;
             state.signal(HubSignal::UnpairMobile { session_id: id });
+        }
+        ActionType::AllowDeviceChange => {
+            // The next resume from another laptop moves the session there, once.
+            let allowed = sqlx::query(
+                "UPDATE sessions SET device_change_allowed = true
+                  WHERE id = $1 AND status = 'STARTED'",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if allowed == 0 {
+                return Err(closed());
+            }
+            tx.commit().await?;
         }
     }
     Ok((StatusCode::CREATED, Json(view)))

@@ -22,7 +22,8 @@ use crate::model::{ExamStatus, QuestionType, ReviewDecision, SessionStatus, Toke
 use crate::state::AppState;
 use crate::store::answers::{self, AnswerWrite, SavedAnswer, WriteResult};
 use crate::store::exams::{self, CandidateQuestion};
-use crate::store::sessions::{self, Ending, NewSession, SessionRow};
+use crate::store::sessions::{self, DeviceBinding, Ending, NewSession, SessionRow};
+use crate::store::system_events::{self, SystemEvent};
 
 /// Largest CODING `code` / SUBJECTIVE `text`, in bytes.
 pub const MAX_ANSWER_TEXT: usize = 100 * 1024;
@@ -206,7 +207,7 @@ async fn start(
         ));
     };
     if let Some(existing) = sessions::of_candidate(&state.db, exam_id, me.user_id).await? {
-        return resume(&state, existing).await;
+        return resume(&state, existing, fp).await;
     }
     let mut order: Vec<Uuid> = exams::questions(&state.db, exam_id)
         .await?
@@ -239,7 +240,7 @@ async fn start(
         // Either a concurrent start won the unique (exam, candidate) race, or the window is
         // closed (by the Postgres clock).
         None => match sessions::of_candidate(&state.db, exam_id, me.user_id).await? {
-            Some(existing) => resume(&state, existing).await,
+            Some(existing) => resume(&state, existing, fp).await,
             None => Err(Error::conflict(
                 "EXAM_NOT_OPEN",
                 "the exam is not open for starting now",
@@ -248,12 +249,62 @@ async fn start(
     }
 }
 
-async fn resume(state: &AppState, s: SessionRow) -> Result<(StatusCode, Json<SessionBody>), Error> {
-    if s.status != SessionStatus::Started || s.expires_at <= Utc::now() {
+/// Resumes a STARTED session. Inside the autosave grace after its time ran out it still
+/// answers (with `expiresAt` in the past), so a page reloaded in the last seconds can read its
+/// session and flush its queued saves.
+///
+/// The session stays with the laptop that started it: a resume from another
+/// `deviceFingerprint` is refused with 409 `DEVICE_MISMATCH` and recorded as a
+/// `DEVICE_MISMATCH` event, unless staff allowed the change (`ALLOW_DEVICE_CHANGE`), which
+/// moves the session to the new laptop once (recorded as `LAPTOP_DEVICE_CHANGED`).
+async fn resume(
+    state: &AppState,
+    s: SessionRow,
+    fingerprint: &str,
+) -> Result<(StatusCode, Json<SessionBody>), Error> {
+    let grace = chrono::Duration::from_std(state.config.exams.autosave_grace).unwrap_or_default();
+    if s.status != SessionStatus::Started || s.expires_at + grace < Utc::now() {
         return Err(session_closed());
+    }
+    if s.device_fingerprint.as_deref() != Some(fingerprint) {
+        let binding = sessions::bind_device(&state.db, s.id, fingerprint).await?;
+        let event = |kind, severity| {
+            SystemEvent::new(
+                s.id,
+                kind,
+                severity,
+                Some(serde_json::json!({
+                    "deviceFingerprint": fingerprint,
+                    "boundFingerprint": s.device_fingerprint,
+                })),
+            )
+        };
+        match binding {
+            DeviceBinding::Same => {}
+            DeviceBinding::Changed => {
+                tracing::info!(session_id = %s.id, "session moved to another laptop");
+                record_event(state, &event("LAPTOP_DEVICE_CHANGED", 3)).await;
+            }
+            DeviceBinding::Mismatch => {
+                tracing::warn!(session_id = %s.id, "resume from another laptop refused");
+                record_event(state, &event("DEVICE_MISMATCH", 6)).await;
+                return Err(Error::conflict(
+                    "DEVICE_MISMATCH",
+                    "this exam was started on another device; ask a proctor to allow the change",
+                ));
+            }
+        }
     }
     remember(state, &s);
     Ok((StatusCode::OK, Json(session_body(state, s).await?)))
+}
+
+/// Hands a SYSTEM event about a resume to the ingest (buffered and retried, not waited for);
+/// a refusal is logged, never the caller's error.
+async fn record_event(state: &AppState, event: &SystemEvent) {
+    if let Err(e) = system_events::record(state, event).await {
+        tracing::warn!(error = %e, event_type = event.event_type, "could not store a device event");
+    }
 }
 
 /// Primes the autosave cache with a session about to be answered.

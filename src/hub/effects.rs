@@ -124,7 +124,21 @@ async fn apply(state: &AppState, effect: Effect) {
                 .map_err(Into::into)
         }
         Effect::ClearMobile { session_id } => {
-            crate::pairing::clear_mobile_device(&state.redis, &state.keys, session_id).await
+            // The rejected or unpaired phone's renewable credential stops working too.
+            match sqlx::query(
+                "UPDATE sessions SET mobile_device_token_hash = NULL,
+                        mobile_device_fingerprint = NULL
+                  WHERE id = $1",
+            )
+            .bind(session_id)
+            .execute(&state.db)
+            .await
+            {
+                Ok(_) => {
+                    crate::pairing::clear_mobile_device(&state.redis, &state.keys, session_id).await
+                }
+                Err(e) => Err(e.into()),
+            }
         }
         Effect::HeartbeatKey { .. } => Ok(()),
     };

@@ -1101,6 +1101,35 @@ impl Hub {
                     self.to_watchers(exam_id, frame);
                 }
             }
+            HubSignal::TimeUp {
+                session_id,
+                expires_at,
+                grace_ends_at,
+                ..
+            } => {
+                let frame = encode(&ServerMessage::TimeUp {
+                    session_id: SessionId::from_uuid(session_id),
+                    expires_at: expires_at.into(),
+                    grace_ends_at: grace_ends_at.into(),
+                });
+                for (_, peer) in self.session_devices(session_id).collect::<Vec<_>>() {
+                    self.deliver(peer, frame.clone());
+                }
+            }
+            HubSignal::TimeExtended {
+                session_id,
+                exam_id,
+                expires_at,
+            } => {
+                let frame = encode(&ServerMessage::TimeExtended {
+                    session_id: SessionId::from_uuid(session_id),
+                    expires_at: expires_at.into(),
+                });
+                for (_, peer) in self.session_devices(session_id).collect::<Vec<_>>() {
+                    self.deliver(peer, frame.clone());
+                }
+                self.to_watchers(exam_id, frame);
+            }
             HubSignal::Warn {
                 session_id,
                 message,

@@ -23,6 +23,7 @@ use crate::config::ExamConfig;
 use crate::error::Error;
 use crate::model::QuestionType;
 use crate::store::answers::{self, AnswerWrite, WriteResult};
+use crate::store::postgres::bounded;
 
 /// Saves waiting for the batcher; past this, handlers wait for room (backpressure).
 const QUEUE_CAPACITY: usize = 16 * 1024;
@@ -70,14 +71,19 @@ pub struct Autosaver {
     questions: ReadThrough<QuestionMeta>,
     /// Postgres, for cache misses.
     db: PgPool,
+    /// How long a save or a cache miss waits on Postgres before 503.
+    timeout: Duration,
 }
 
 impl Autosaver {
     /// Starts the batcher on `tasks`; it stops when `shutdown` fires, after writing what was
     /// queued.
+    /// Every save and cache miss waits at most `timeout` on Postgres (503 beyond), and so
+    /// does every batch write, so a partitioned store never wedges the batcher.
     pub fn spawn(
         db: PgPool,
         config: &ExamConfig,
+        timeout: Duration,
         tasks: &TaskTracker,
         shutdown: CancellationToken,
     ) -> Self {
@@ -90,6 +96,7 @@ impl Autosaver {
             max: config.autosave_batch_max.max(1),
             window: config.autosave_batch_window,
             grace: config.autosave_grace,
+            timeout,
             inflight: Arc::new(Semaphore::new(slots as usize)),
             slots,
             tasks: tasks.clone(),
@@ -100,21 +107,28 @@ impl Autosaver {
             sessions: ReadThrough::default(),
             questions: ReadThrough::default(),
             db,
+            timeout,
         }
     }
 
     /// Writes one save through the next batch; returns after COMMIT. 503 when the batch
     /// failed or the hub is shutting down (never a false 200).
+    ///
+    /// Waits at most the store timeout: past it the answer is 503 (the save may still be
+    /// written by its batch; a retry with the same version is harmless).
     pub async fn save(&self, write: AnswerWrite) -> Result<WriteResult, Error> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Pending { write, reply })
-            .await
-            .map_err(|_| Error::store_unavailable())?;
-        match rx.await {
-            Ok(Ok(result)) => Ok(result),
-            _ => Err(Error::store_unavailable()),
-        }
+        bounded(self.timeout, async {
+            let (reply, rx) = oneshot::channel();
+            self.tx
+                .send(Pending { write, reply })
+                .await
+                .map_err(|_| Error::store_unavailable())?;
+            match rx.await {
+                Ok(Ok(result)) => Ok(result),
+                _ => Err(Error::store_unavailable()),
+            }
+        })
+        .await
     }
 
     /// Caches a session's owner and exam as it starts or resumes, so the candidate's first
@@ -127,11 +141,15 @@ impl Autosaver {
     pub async fn session(&self, id: Uuid) -> Result<Option<SessionMeta>, Error> {
         self.sessions
             .get_or_load(id, || async {
-                let row: Option<(Uuid, Uuid)> =
-                    sqlx::query_as("SELECT candidate_id, exam_id FROM sessions WHERE id = $1")
-                        .bind(id)
-                        .fetch_optional(&self.db)
-                        .await?;
+                let row: Option<(Uuid, Uuid)> = bounded(self.timeout, async {
+                    Ok(
+                        sqlx::query_as("SELECT candidate_id, exam_id FROM sessions WHERE id = $1")
+                            .bind(id)
+                            .fetch_optional(&self.db)
+                            .await?,
+                    )
+                })
+                .await?;
                 Ok(row.map(|(candidate_id, exam_id)| SessionMeta {
                     candidate_id,
                     exam_id,
@@ -144,14 +162,18 @@ impl Autosaver {
     pub async fn question(&self, id: Uuid) -> Result<Option<QuestionMeta>, Error> {
         self.questions
             .get_or_load(id, || async {
-                let row: Option<(Uuid, QuestionType, serde_json::Value)> = sqlx::query_as(
-                    "SELECT q.exam_id, q.type, q.options_json FROM questions q
-                       JOIN exams e ON e.id = q.exam_id AND e.status <> 'DRAFT'
-                      WHERE q.id = $1",
-                )
-                .bind(id)
-                .fetch_optional(&self.db)
-                .await?;
+                let row: Option<(Uuid, QuestionType, serde_json::Value)> =
+                    bounded(self.timeout, async {
+                        Ok(sqlx::query_as(
+                            "SELECT q.exam_id, q.type, q.options_json FROM questions q
+                               JOIN exams e ON e.id = q.exam_id AND e.status <> 'DRAFT'
+                              WHERE q.id = $1",
+                        )
+                        .bind(id)
+                        .fetch_optional(&self.db)
+                        .await?)
+                    })
+                    .await?;
                 Ok(row.map(|(exam_id, kind, options)| QuestionMeta {
                     exam_id,
                     kind,
@@ -266,6 +288,8 @@ struct Batcher {
     window: Duration,
     /// Autosave grace after expiry.
     grace: Duration,
+    /// Longest a batch write may take before its waiters get 503 and its slot is freed.
+    timeout: Duration,
     /// Batches being written at once.
     inflight: Arc<Semaphore>,
     /// Permits `inflight` started with.
@@ -319,9 +343,9 @@ impl Batcher {
                 }
             }
             let db = self.db.clone();
-            let grace = self.grace;
+            let (grace, timeout) = (self.grace, self.timeout);
             self.tasks.spawn(async move {
-                flush(&db, batch, grace).await;
+                flush(&db, batch, grace, timeout).await;
                 drop(permit);
             });
         }
@@ -331,7 +355,7 @@ impl Batcher {
 }
 
 /// Writes one batch and answers its waiters.
-async fn flush(db: &PgPool, batch: Vec<Pending>, grace: Duration) {
+async fn flush(db: &PgPool, batch: Vec<Pending>, grace: Duration, timeout: Duration) {
     metrics::histogram!("hub_autosave_batch_size").record(batch.len() as f64);
     // Keep the highest version of each (session, question): ON CONFLICT cannot touch a row
     // twice in one statement, and the lower versions would lose anyway.
@@ -357,7 +381,8 @@ async fn flush(db: &PgPool, batch: Vec<Pending>, grace: Duration) {
         waiters.push((i, reply));
     }
     let started = std::time::Instant::now();
-    let result = answers::upsert_batch(db, &writes, grace).await;
+    // Bounded, so a store that stops answering frees this slot instead of wedging the batcher.
+    let result = bounded(timeout, answers::upsert_batch(db, &writes, grace)).await;
     metrics::histogram!("hub_autosave_batch_seconds").record(started.elapsed().as_secs_f64());
     match result {
         Ok(results) => {

@@ -31,6 +31,26 @@ pub fn pool_options() -> PgPoolOptions {
         })
 }
 
+/// Waits at most `deadline` for `work` on Postgres, then gives up with 503
+/// `STORE_UNAVAILABLE`. A partitioned or black-holed store leaves a query hanging with no
+/// error (the server-side `statement_timeout` never starts, since the server never sees the
+/// query), so a caller that must answer promptly bounds its own wait. Giving up drops `work`:
+/// a write it carried may still commit later, which is why only idempotent work (versioned
+/// autosaves, reads) is bounded this way, and why the answer is "not confirmed", never "not
+/// done".
+pub async fn bounded<T>(
+    deadline: Duration,
+    work: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    match tokio::time::timeout(deadline, work).await {
+        Ok(result) => result,
+        Err(_) => {
+            metrics::counter!("hub_store_timeouts_total").increment(1);
+            Err(Error::store_unavailable())
+        }
+    }
+}
+
 /// Connects a pool to `url` (the database must exist).
 pub async fn connect(url: &str) -> Result<PgPool, Error> {
     let opts = PgConnectOptions::from_str(url)?.application_name("proctor-hub");

@@ -42,9 +42,10 @@ impl Keys {
         format!("{}refresh:{jti}", self.prefix)
     }
 
-    /// Failed-login counter of one account (keyed by the email's hash, not the email).
-    pub fn login_failures_account(&self, email_hash: &str) -> String {
-        format!("{}login-fail:acct:{email_hash}", self.prefix)
+    /// Failed-login counter of one account from one client address (keyed by the email's
+    /// hash, not the email).
+    pub fn login_failures_account_ip(&self, email_hash: &str, ip: &str) -> String {
+        format!("{}login-fail:acct-ip:{email_hash}:{ip}", self.prefix)
     }
 
     /// Failed-login counter of one client address.

@@ -37,12 +37,14 @@ pub struct SessionRow {
     pub webrtc_room_id: Uuid,
     /// The order its questions are shown in, fixed at start.
     pub question_order: Vec<Uuid>,
+    /// The laptop it is bound to (set at start; moved only by an allowed device change).
+    pub device_fingerprint: Option<String>,
 }
 
 /// Columns selected into [`SessionRow`].
 pub const SESSION_COLUMNS: &str = "id, exam_id, candidate_id, status, review_decision, \
     started_at, expires_at, submitted_at, ended_reason, violation_score, webrtc_room_id, \
-    question_order";
+    question_order, device_fingerprint";
 
 /// Finds a session.
 pub async fn by_id(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<SessionRow>, Error> {
@@ -125,6 +127,52 @@ pub async fn insert_if_open(
     .bind(new.question_order)
     .fetch_optional(db)
     .await?)
+}
+
+/// What a resume from a laptop found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceBinding {
+    /// The session's own laptop (or the first one to present itself).
+    Same,
+    /// Another laptop, which staff allowed: the session is now bound to it.
+    Changed,
+    /// Another laptop, not allowed: nothing changed.
+    Mismatch,
+}
+
+/// Binds a STARTED session to the laptop `fingerprint` resuming it: the same fingerprint is
+/// accepted; another one only when staff allowed a change (`device_change_allowed`, which this
+/// consumes, so one allowance moves the session once).
+pub async fn bind_device(
+    db: &sqlx::PgPool,
+    id: Uuid,
+    fingerprint: &str,
+) -> Result<DeviceBinding, Error> {
+    let mut tx = db.begin().await?;
+    let row: Option<(Option<String>, bool)> = sqlx::query_as(
+        "SELECT device_fingerprint, device_change_allowed FROM sessions WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((current, allowed)) = row else {
+        return Err(Error::NotFound { what: "session" });
+    };
+    let binding = match current.as_deref() {
+        Some(c) if c == fingerprint => return Ok(DeviceBinding::Same),
+        None => DeviceBinding::Same,
+        Some(_) if allowed => DeviceBinding::Changed,
+        Some(_) => return Ok(DeviceBinding::Mismatch),
+    };
+    sqlx::query(
+        "UPDATE sessions SET device_fingerprint = $2, device_change_allowed = false WHERE id = $1",
+    )
+    .bind(id)
+    .bind(fingerprint)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(binding)
 }
 
 /// How a session ended.
@@ -292,12 +340,49 @@ pub async fn rescore(
     .await?)
 }
 
-/// Claims one expired STARTED session for the sweeper, skipping rows another ender holds.
-pub async fn claim_expired(tx: &mut Transaction<'static, Postgres>) -> Result<Option<Uuid>, Error> {
+/// Claims one STARTED session whose time and autosave grace have both run out, for the
+/// sweeper, skipping rows another ender holds. A session inside its grace stays STARTED so the
+/// answers typed in its last second, still in flight, are stored and scored.
+pub async fn claim_expired(
+    tx: &mut Transaction<'static, Postgres>,
+    grace: std::time::Duration,
+) -> Result<Option<Uuid>, Error> {
     Ok(sqlx::query_scalar(
-        "SELECT id FROM sessions WHERE status = 'STARTED' AND expires_at <= now()
+        "SELECT id FROM sessions
+          WHERE status = 'STARTED' AND expires_at < now() - make_interval(secs => $1)
           ORDER BY expires_at LIMIT 1 FOR UPDATE SKIP LOCKED",
     )
+    .bind(grace.as_secs_f64())
     .fetch_optional(&mut **tx)
     .await?)
+}
+
+/// A STARTED session whose time ran out (its grace may still be running).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TimeUp {
+    /// The session.
+    pub id: Uuid,
+    /// Its exam.
+    pub exam_id: Uuid,
+    /// When its time ran out.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The STARTED sessions whose time ran out in `(since, now]` (Postgres clock), and that `now`,
+/// the watermark of the next call.
+pub async fn timed_out_since(
+    db: impl PgExecutor<'_> + Copy,
+    since: DateTime<Utc>,
+) -> Result<(Vec<TimeUp>, DateTime<Utc>), Error> {
+    let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(db).await?;
+    let rows = sqlx::query_as(
+        "SELECT id, exam_id, expires_at FROM sessions
+          WHERE status = 'STARTED' AND expires_at > $1 AND expires_at <= $2
+          ORDER BY expires_at",
+    )
+    .bind(since)
+    .bind(now)
+    .fetch_all(db)
+    .await?;
+    Ok((rows, now))
 }

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-use crate::helpers::{assert_error, spawn_app, spawn_app_with};
+use crate::helpers::{assert_error, spawn_app, spawn_app_with, TestApp};
 
 #[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
 async fn login_success_returns_tokens_and_user(pool: PgPool) {
@@ -398,59 +398,165 @@ async fn logout_revokes_the_refresh_token(pool: PgPool) {
     app.stop().await;
 }
 
-#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
-async fn failed_logins_are_rate_limited_per_account_and_per_ip(pool: PgPool) {
-    let app = spawn_app_with(pool, |c| {
-        c.auth.login_max_failures_per_account = 3;
-        c.auth.login_max_failures_per_ip = 5;
-    })
-    .await;
-    app.user("t@example.test", "password-123", UserRole::Candidate)
-        .await;
-    for _ in 0..3 {
-        let r = app
-            .post(
-                "/auth/login",
-                None,
-                json!({"email": "t@example.test", "password": "bad-pass"}),
-            )
-            .await;
-        assert_error(r, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS").await;
-    }
-    // Locked even with the right password.
-    let r = app
-        .post(
-            "/auth/login",
-            None,
-            json!({"email": "t@example.test", "password": "password-123"}),
-        )
-        .await;
-    let retry: u64 = r.headers()["retry-after"]
+/// A login from the client address `ip` (the hub trusts `X-Forwarded-For` in these tests).
+async fn login_from(app: &TestApp, ip: &str, email: &str, password: &str) -> reqwest::Response {
+    app.client
+        .post(app.api("/auth/login"))
+        .header("x-forwarded-for", format!("198.51.100.99, {ip}"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn retry_after(r: &reqwest::Response) -> u64 {
+    r.headers()["retry-after"]
         .to_str()
         .unwrap()
         .parse()
-        .unwrap();
-    assert!(retry > 0 && retry <= 900);
-    assert_error(r, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
+        .unwrap()
+}
 
-    // Per IP: two more failures on other accounts reach the IP limit of 5.
-    for i in 0..2 {
-        let r = app
-            .post(
-                "/auth/login",
-                None,
-                json!({"email": format!("x{i}@example.test"), "password": "bad-pass"}),
-            )
-            .await;
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn an_attacker_cannot_lock_a_candidate_out(pool: PgPool) {
+    let app = spawn_app_with(pool, |c| c.trust_forwarded_for = true).await;
+    app.user("t@example.test", "password-123", UserRole::Candidate)
+        .await;
+    let attacker = "203.0.113.7";
+    let mut refused = 0;
+    for i in 0..50 {
+        let r = login_from(&app, attacker, "t@example.test", &format!("guess-{i}")).await;
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            let wait = retry_after(&r);
+            assert!(wait > 0 && wait <= 900, "Retry-After {wait}");
+            assert_error(r, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
+            refused += 1;
+        } else {
+            assert_error(r, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS").await;
+        }
+    }
+    // The default limit: 10 failures of one account from one address, then 429.
+    assert_eq!(refused, 40);
+    // The attacker's address stays refused, even with the right password...
+    let r = login_from(&app, attacker, "t@example.test", "password-123").await;
+    assert_error(r, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
+    // ...but the candidate, from anywhere else, gets in at once.
+    let r = login_from(&app, "192.0.2.10", "t@example.test", "password-123").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn parallel_wrong_guesses_cannot_slip_past_the_limit(pool: PgPool) {
+    let app = spawn_app_with(pool, |c| {
+        c.trust_forwarded_for = true;
+        c.auth.login_max_failures_per_account_ip = 10;
+    })
+    .await;
+    app.user("p@example.test", "password-123", UserRole::Candidate)
+        .await;
+    let guesses = (0..20).map(|i| {
+        login_from(
+            &app,
+            "203.0.113.8",
+            "p@example.test",
+            if i % 2 == 0 { "a" } else { "b" },
+        )
+    });
+    let statuses: Vec<StatusCode> = futures::future::join_all(guesses)
+        .await
+        .iter()
+        .map(|r| r.status())
+        .collect();
+    let unauthorized = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let limited = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((unauthorized, limited), (10, 10), "{statuses:?}");
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn twenty_parallel_wrong_guesses_count_twenty(pool: PgPool) {
+    let app = spawn_app_with(pool, |c| {
+        c.trust_forwarded_for = true;
+        c.auth.login_max_failures_per_account_ip = 100;
+    })
+    .await;
+    app.user("q@example.test", "password-123", UserRole::Candidate)
+        .await;
+    let ip = "203.0.113.9";
+    let guesses = (0..20).map(|_| login_from(&app, ip, "ghost@example.test", "nope"));
+    for r in futures::future::join_all(guesses).await {
         assert_error(r, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS").await;
     }
-    let r = app
-        .post(
-            "/auth/login",
-            None,
-            json!({"email": "other@example.test", "password": "whatever"}),
-        )
+    let mut conn = app.state.redis.clone();
+    let account = proctor_hub::auth::sha256_hex("ghost@example.test");
+    let counted: (u32, u32) = redis::pipe()
+        .cmd("GET")
+        .arg(app.state.keys.login_failures_ip(ip))
+        .cmd("GET")
+        .arg(app.state.keys.login_failures_account_ip(&account, ip))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(counted, (20, 20));
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn one_address_is_limited_across_accounts(pool: PgPool) {
+    let app = spawn_app_with(pool, |c| {
+        c.trust_forwarded_for = true;
+        c.auth.login_max_failures_per_ip = 5;
+    })
+    .await;
+    app.user("o@example.test", "password-123", UserRole::Candidate)
         .await;
+    for i in 0..5 {
+        let r = login_from(&app, "203.0.113.10", &format!("x{i}@example.test"), "bad").await;
+        assert_error(r, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS").await;
+    }
+    let r = login_from(&app, "203.0.113.10", "o@example.test", "password-123").await;
+    assert!(retry_after(&r) > 0);
     assert_error(r, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
+    let r = login_from(&app, "203.0.113.11", "o@example.test", "password-123").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // A success gives its reservation back: logins that work never use up an address.
+    for _ in 0..8 {
+        let r = login_from(&app, "203.0.113.12", "o@example.test", "password-123").await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn login_works_and_is_throttled_while_redis_is_down(pool: PgPool) {
+    let proxy = crate::proxy::Proxy::start("127.0.0.1:6379".parse().unwrap()).await;
+    let redis_url = format!("redis://{}", proxy.addr);
+    let app = spawn_app_with(pool, |c| {
+        c.trust_forwarded_for = true;
+        c.auth.login_max_failures_per_account_ip = 3;
+        c.redis_url = redis_url;
+    })
+    .await;
+    app.user("r@example.test", "password-123", UserRole::Candidate)
+        .await;
+    proxy.cut();
+    let r = login_from(&app, "192.0.2.1", "r@example.test", "password-123").await;
+    assert_eq!(r.status(), StatusCode::OK, "login works without Redis");
+    for _ in 0..3 {
+        let r = login_from(&app, "203.0.113.20", "r@example.test", "bad").await;
+        assert_error(r, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS").await;
+    }
+    let r = login_from(&app, "203.0.113.20", "r@example.test", "bad").await;
+    assert_error(r, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
+    let r = login_from(&app, "192.0.2.2", "r@example.test", "password-123").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    proxy.restore();
     app.stop().await;
 }

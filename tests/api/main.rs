@@ -4,6 +4,7 @@
 mod auth;
 mod event_store;
 mod events;
+mod exam_day;
 mod exams;
 mod helpers;
 mod load_scenarios;

@@ -151,9 +151,10 @@ async fn staff_actions(pool: PgPool) {
     let after: chrono::DateTime<chrono::Utc> =
         after["expiresAt"].as_str().unwrap().parse().unwrap();
     assert_eq!((after - before).num_minutes(), 15);
-    assert!(drain(&mut rx).contains(&HubSignal::SessionChanged {
+    assert!(drain(&mut rx).contains(&HubSignal::TimeExtended {
         session_id: id,
-        exam_id: fx.exam_id
+        exam_id: fx.exam_id,
+        expires_at: after,
     }));
 
     sqlx::query(
@@ -515,7 +516,7 @@ async fn manual_submits_racing_sweepers_end_each_session_once(pool: PgPool) {
     let app = spawn_app_with(pool, |c| c.exams.sweep_interval = Duration::from_millis(20)).await;
     let fx = published_exam_with(&app, exam_body(1, false), false).await;
     let mut rx = app.state.signals.subscribe();
-    let sessions = sessions_in_sql(&app, fx.exam_id, 100, -1).await;
+    let sessions = sessions_in_sql(&app, fx.exam_id, 100, -60).await;
     let submits = sessions.iter().map(|(sid, cid)| {
         let token = app
             .state
@@ -569,7 +570,7 @@ async fn parallel_sweepers_never_double_end_and_spare_live_sessions(pool: PgPool
     let app = spawn_app_with(pool, |c| c.exams.sweep_interval = Duration::from_secs(3600)).await;
     let fx = published_exam(&app).await;
     let mut rx = app.state.signals.subscribe();
-    let expired = sessions_in_sql(&app, fx.exam_id, 100, -1).await;
+    let expired = sessions_in_sql(&app, fx.exam_id, 100, -60).await;
     let live = sessions_in_sql(&app, fx.exam_id, 5, 600).await;
     let state = app.state.clone();
     let (a, b, c) = tokio::join!(
