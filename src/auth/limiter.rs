@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use redis::aio::ConnectionManager;
 
 use crate::config::AuthConfig;
-use crate::store::redis::Keys;
+use crate::store::redis::{Keys, CACHE_WAIT};
 
 /// How long the in-process fallback is used after Redis failed.
 pub const REDIS_RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -135,16 +135,19 @@ impl LoginThrottle {
                 script.arg(l);
             }
             let mut conn = redis.clone();
-            match script.invoke_async::<(u8, u64)>(&mut conn).await {
-                Ok((1, failures)) => {
+            let answer =
+                tokio::time::timeout(CACHE_WAIT, script.invoke_async::<(u8, u64)>(&mut conn));
+            match answer.await {
+                Ok(Ok((1, failures))) => {
                     return Ok(Reservation {
                         keys,
                         failures: u32::try_from(failures).unwrap_or(u32::MAX),
                         local: false,
                     })
                 }
-                Ok((_, retry_after)) => return Err(Throttled { retry_after }),
-                Err(e) => self.redis_failed(&e),
+                Ok(Ok((_, retry_after))) => return Err(Throttled { retry_after }),
+                Ok(Err(e)) => self.redis_failed(&e.to_string()),
+                Err(_) => self.redis_failed("no answer in time"),
             }
         }
         let now = Instant::now();
@@ -167,13 +170,18 @@ impl LoginThrottle {
         let mut script = self.release_script.prepare_invoke();
         script.key(&r.keys[1]);
         let mut conn = redis.clone();
-        let release = script.invoke_async::<i64>(&mut conn).await;
-        let clear = redis::cmd("DEL")
-            .arg(&r.keys[0])
-            .query_async::<i64>(&mut conn)
-            .await;
-        if let Err(e) = release.and(clear) {
-            tracing::warn!(error = %e, "could not clear the login counters");
+        let work = async {
+            script.invoke_async::<i64>(&mut conn).await?;
+            redis::cmd("DEL")
+                .arg(&r.keys[0])
+                .query_async::<i64>(&mut conn)
+                .await
+        };
+        // Not waited for long: a stale counter only delays this client's next failures.
+        match tokio::time::timeout(CACHE_WAIT, work).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not clear the login counters"),
+            Err(_) => tracing::warn!("could not clear the login counters: Redis did not answer"),
         }
     }
 
@@ -182,7 +190,7 @@ impl LoginThrottle {
         now < self.redis_down_until_ms.load(Ordering::Relaxed)
     }
 
-    fn redis_failed(&self, e: &redis::RedisError) {
+    fn redis_failed(&self, e: &str) {
         metrics::counter!("hub_login_throttle_fallback_total").increment(1);
         tracing::warn!(error = %e, "login throttling falls back to this process (Redis)");
         let until = self.epoch.elapsed() + REDIS_RETRY_AFTER;

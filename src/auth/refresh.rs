@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::auth::{random_token, sha256_hex};
 use crate::config::JwtConfig;
 use crate::error::Error;
-use crate::store::redis::Keys;
+use crate::store::redis::{best_effort, Keys};
 
 /// A freshly minted refresh token.
 #[derive(Debug, Clone)]
@@ -271,27 +271,21 @@ impl RefreshTokens<'_> {
         let ttl = (expires_at - Utc::now()).num_seconds().max(1) as u64;
         let value = serde_json::json!({"userId": user_id, "expiresAt": expires_at}).to_string();
         let mut conn = self.redis.clone();
-        if let Err(e) = redis::cmd("SET")
-            .arg(self.keys.refresh(jti))
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.keys.refresh(jti))
             .arg(value)
             .arg("EX")
-            .arg(ttl)
-            .query_async::<()>(&mut conn)
-            .await
-        {
-            tracing::warn!(error = %e, "refresh cache write failed (Postgres stays the authority)");
-        }
+            .arg(ttl);
+        let put = cmd.query_async::<()>(&mut conn);
+        best_effort("refresh cache write (Postgres stays the authority)", put).await;
     }
 
     async fn cache_del(&self, jti: &str) {
         let mut conn = self.redis.clone();
-        if let Err(e) = redis::cmd("DEL")
-            .arg(self.keys.refresh(jti))
-            .query_async::<()>(&mut conn)
-            .await
-        {
-            tracing::warn!(error = %e, "refresh cache delete failed");
-        }
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(self.keys.refresh(jti));
+        let del = cmd.query_async::<()>(&mut conn);
+        best_effort("refresh cache delete", del).await;
     }
 }
 

@@ -17,6 +17,30 @@ pub async fn connect(url: &str) -> Result<ConnectionManager, Error> {
     Ok(ConnectionManager::new_with_config(client, config).await?)
 }
 
+/// How long best-effort cache work (a counter, a cache entry) waits for Redis before going on
+/// without it: Redis answers in well under a millisecond, and a partitioned one never does, so
+/// a login or a refresh must not wait out the connection's full response timeout.
+pub const CACHE_WAIT: Duration = Duration::from_millis(500);
+
+/// Runs best-effort Redis work for at most [`CACHE_WAIT`]; `what` names it in the warning when
+/// it fails or does not answer.
+pub async fn best_effort<T>(
+    what: &str,
+    work: impl std::future::Future<Output = Result<T, redis::RedisError>>,
+) -> Option<T> {
+    match tokio::time::timeout(CACHE_WAIT, work).await {
+        Ok(Ok(v)) => Some(v),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "{what} failed");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("{what} failed: Redis did not answer");
+            None
+        }
+    }
+}
+
 /// Builds prefixed Redis keys (the data model's key names after the prefix).
 #[derive(Debug, Clone)]
 pub struct Keys {

@@ -10,6 +10,7 @@ mod helpers;
 mod load_scenarios;
 mod media;
 mod ops;
+mod partition;
 mod proctor;
 mod proxy;
 mod sessions;
