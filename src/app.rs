@@ -206,6 +206,8 @@ impl Application {
                 Ok(())
             }
         };
+        // No request is left to take a save: the batcher writes what it holds and stops.
+        state.served.cancel();
         state.tasks.close();
         if tokio::time::timeout(grace, state.tasks.wait())
             .await

@@ -132,6 +132,10 @@ pub struct Inner {
     pub signals: broadcast::Sender<HubSignal>,
     /// Cancelled when the process shuts down.
     pub shutdown: CancellationToken,
+    /// Cancelled after `shutdown`, once the HTTP server has answered its last in-flight
+    /// request (or the grace ran out): the autosave batcher takes saves until then, so a save
+    /// already received when SIGTERM came gets its normal answer.
+    pub served: CancellationToken,
     /// Every background task, so shutdown can wait for them.
     pub tasks: TaskTracker,
     /// The real-time hub's mailbox.
@@ -181,12 +185,13 @@ impl AppState {
     ) -> Result<Self, Error> {
         let (signals, _) = broadcast::channel(1024);
         let tasks = TaskTracker::new();
+        let served = CancellationToken::new();
         let autosave = crate::jobs::autosave::Autosaver::spawn(
             db.clone(),
             &config.exams,
             config.store_timeout,
             &tasks,
-            shutdown.clone(),
+            served.clone(),
         );
         let ingest = Ingest::new(config.events.buffer, config.events.writers);
         let artifacts = Artifacts::open(
@@ -209,6 +214,7 @@ impl AppState {
                 device_sessions: DashMap::new(),
                 signals,
                 shutdown,
+                served,
                 tasks,
                 autosave,
                 hub,

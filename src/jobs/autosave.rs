@@ -76,8 +76,8 @@ pub struct Autosaver {
 }
 
 impl Autosaver {
-    /// Starts the batcher on `tasks`; it stops when `shutdown` fires, after writing what was
-    /// queued.
+    /// Starts the batcher on `tasks`; it stops when `shutdown` fires (the hub passes
+    /// `AppState::served`: after the last in-flight request), after writing what was queued.
     /// Every save and cache miss waits at most `timeout` on Postgres (503 beyond), and so
     /// does every batch write, so a partitioned store never wedges the batcher.
     pub fn spawn(
@@ -280,7 +280,7 @@ struct Batcher {
     db: PgPool,
     /// Saves from handlers.
     rx: mpsc::Receiver<Pending>,
-    /// Process shutdown.
+    /// Fired when no request can bring a save any more.
     shutdown: CancellationToken,
     /// Most saves per batch.
     max: usize,

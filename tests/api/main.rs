@@ -12,6 +12,7 @@ mod media;
 mod ops;
 mod partition;
 mod proctor;
+#[path = "../support/proxy.rs"]
 mod proxy;
 mod sessions;
 mod users;
