@@ -2,10 +2,16 @@
 //!
 //! Failures are counted in fixed windows per (account, client IP) and per client IP, never
 //! per account alone: someone who knows a class's emails can exhaust the counters of their
-//! own address, but a candidate logging in from anywhere else still gets in. Every attempt
-//! first *reserves* a failure in both counters with one atomic check-and-increment (a Lua
-//! script in Redis), so parallel guesses cannot slip past the limit between a check and an
-//! increment; a correct password then gives its reservation back.
+//! own address, but a candidate logging in from anywhere else still gets in.
+//!
+//! Every attempt first checks both limits and *reserves* a failure of its (account, IP) in one
+//! atomic step (a Lua script in Redis), so parallel guesses at one account cannot slip past
+//! its limit between a check and an increment; a correct password then clears that counter.
+//! The per-IP counter grows only when a failure is known: a lab of candidates behind one NAT
+//! address logging in at the same second must not be refused for logins still being checked.
+//! Parallel wrong guesses at *different* accounts can therefore pass the per-IP limit by the
+//! number in flight at once, which password hashing bounds (`HUB_HASH_CONCURRENCY` and its
+//! queue).
 //!
 //! Redis may lose the counters (that only forgets some failures). When Redis is down, the
 //! same counting runs in this process ([`LocalWindows`]): per process rather than per
@@ -23,7 +29,7 @@ use std::time::{Duration, Instant};
 use redis::aio::ConnectionManager;
 
 use crate::config::AuthConfig;
-use crate::store::redis::{Keys, CACHE_WAIT};
+use crate::store::redis::{best_effort, Keys, CACHE_WAIT};
 
 /// How long the in-process fallback is used after Redis failed.
 pub const REDIS_RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -31,9 +37,10 @@ pub const REDIS_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// Entries the in-process fallback holds before it drops expired windows.
 const LOCAL_PRUNE_AT: usize = 100_000;
 
-/// Reserves one failure in each key unless one is at its limit. KEYS: counters; ARGV: the
-/// window in seconds, then one limit per key. Returns `{1, count of KEYS[1]}` when reserved,
-/// `{0, seconds left in the blocking key's window}` when refused.
+/// Checks every key against its limit and, when none is reached, counts one in the first.
+/// KEYS: the (account, IP) counter, then the IP counter; ARGV: the window in seconds, then one
+/// limit per key. Returns `{1, the first key's count}` when reserved, `{0, seconds left in the
+/// blocking key's window}` when refused.
 const RESERVE: &str = r"
 for i, key in ipairs(KEYS) do
   local n = tonumber(redis.call('GET', key) or '0')
@@ -43,22 +50,16 @@ for i, key in ipairs(KEYS) do
     return {0, ttl}
   end
 end
-local first = 0
-for i, key in ipairs(KEYS) do
-  local n = redis.call('INCR', key)
-  if n == 1 then redis.call('EXPIRE', key, ARGV[1]) end
-  if i == 1 then first = n end
-end
-return {1, first}
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return {1, n}
 ";
 
-/// Gives a reservation back (a login that succeeded was no failure): decrements each key that
-/// is still above zero.
-const RELEASE: &str = r"
-for _, key in ipairs(KEYS) do
-  if tonumber(redis.call('GET', key) or '0') > 0 then redis.call('DECR', key) end
-end
-return 1
+/// Counts one failure in KEYS[1], starting its window (ARGV[1] seconds) on the first.
+const FAILED: &str = r"
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
 ";
 
 /// A login attempt's place in the counters.
@@ -91,9 +92,9 @@ pub struct LoginThrottle {
     redis_down_until_ms: AtomicU64,
     /// The instant `redis_down_until_ms` counts from.
     epoch: Instant,
-    /// [`RESERVE`] and [`RELEASE`], loaded (by SHA) once.
+    /// [`RESERVE`] and [`FAILED`], loaded (by SHA) once.
     reserve_script: redis::Script,
-    release_script: redis::Script,
+    failed_script: redis::Script,
 }
 
 impl LoginThrottle {
@@ -107,7 +108,7 @@ impl LoginThrottle {
             redis_down_until_ms: AtomicU64::new(0),
             epoch: Instant::now(),
             reserve_script: redis::Script::new(RESERVE),
-            release_script: redis::Script::new(RELEASE),
+            failed_script: redis::Script::new(FAILED),
         }
     }
 
@@ -159,30 +160,40 @@ impl LoginThrottle {
         })
     }
 
-    /// Gives back the reservation of a login that succeeded, and clears the account's
-    /// failures from this client.
+    /// A wrong password: counts the failure against the client's address too.
+    pub async fn failed(&self, redis: &ConnectionManager, r: &Reservation) {
+        if r.local {
+            self.local.failed(&r.keys[1], self.window, Instant::now());
+            return;
+        }
+        let mut script = self.failed_script.prepare_invoke();
+        script.key(&r.keys[1]).arg(self.window.as_secs().max(1));
+        let mut conn = redis.clone();
+        let counted = best_effort(
+            "counting a failed login",
+            script.invoke_async::<i64>(&mut conn),
+        )
+        .await;
+        if counted.is_none() {
+            // Redis went away between the reservation and now: count it here.
+            self.local.failed(&r.keys[1], self.window, Instant::now());
+        }
+    }
+
+    /// A correct password: clears the account's failures from this client.
     pub async fn succeeded(&self, redis: &ConnectionManager, r: Reservation) {
         if r.local {
-            self.local.release(&r.keys);
             self.local.clear(&r.keys[0]);
             return;
         }
-        let mut script = self.release_script.prepare_invoke();
-        script.key(&r.keys[1]);
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(&r.keys[0]);
         let mut conn = redis.clone();
-        let work = async {
-            script.invoke_async::<i64>(&mut conn).await?;
-            redis::cmd("DEL")
-                .arg(&r.keys[0])
-                .query_async::<i64>(&mut conn)
-                .await
-        };
-        // Not waited for long: a stale counter only delays this client's next failures.
-        match tokio::time::timeout(CACHE_WAIT, work).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "could not clear the login counters"),
-            Err(_) => tracing::warn!("could not clear the login counters: Redis did not answer"),
-        }
+        best_effort(
+            "clearing the login counter",
+            cmd.query_async::<i64>(&mut conn),
+        )
+        .await;
     }
 
     fn redis_skipped(&self) -> bool {
@@ -214,7 +225,7 @@ impl LocalWindows {
     }
 
     /// The same rule as [`RESERVE`]: refuse when any key is at its limit, else count one in
-    /// each; returns the first key's count.
+    /// the first; returns its count.
     pub fn reserve(
         &self,
         keys: &[String; 2],
@@ -240,17 +251,19 @@ impl LocalWindows {
                 });
             }
         }
-        for (key, (n, start)) in keys.iter().zip(state) {
-            counters.insert(key.clone(), (n + 1, start));
-        }
-        Ok(state[0].0 + 1)
+        let (n, start) = state[0];
+        counters.insert(keys[0].clone(), (n + 1, start));
+        Ok(n + 1)
     }
 
-    /// Gives one reservation back on the IP counter.
-    fn release(&self, keys: &[String; 2]) {
-        if let Some(entry) = self.lock().get_mut(&keys[1]) {
-            entry.0 = entry.0.saturating_sub(1);
+    /// Counts one failure in `key` (the same rule as [`FAILED`]).
+    fn failed(&self, key: &str, window: Duration, now: Instant) {
+        let mut counters = self.lock();
+        let entry = counters.entry(key.to_string()).or_insert((0, now));
+        if now.duration_since(entry.1) >= window {
+            *entry = (0, now);
         }
+        entry.0 += 1;
     }
 
     /// Forgets a counter.
@@ -342,14 +355,19 @@ mod tests {
     }
 
     #[test]
-    fn local_windows_limit_an_address_across_accounts_and_give_reservations_back() {
+    fn local_windows_limit_an_address_by_its_failures_only() {
         let w = LocalWindows::default();
         let window = Duration::from_secs(60);
         let t0 = Instant::now();
-        for i in 0..5 {
+        // Logins being checked do not count against the address...
+        for i in 0..20 {
             assert!(w
                 .reserve(&keys(&format!("u{i}"), "ip"), &[10, 5], window, t0)
                 .is_ok());
+        }
+        // ...failures do.
+        for _ in 0..5 {
+            w.failed("ip", window, t0);
         }
         let refused = w
             .reserve(
@@ -360,8 +378,9 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(refused.retry_after, 40);
-        w.release(&keys("u0", "ip"));
-        assert!(w.reserve(&keys("u9", "ip"), &[10, 5], window, t0).is_ok());
+        assert!(w
+            .reserve(&keys("u9", "ip"), &[10, 5], window, t0 + window)
+            .is_ok());
     }
 
     #[test]

@@ -127,6 +127,10 @@ async fn login(
         Some(u) if ok && u.is_active => u,
         _ => {
             metrics::counter!("hub_login_failures_total").increment(1);
+            state
+                .login_throttle
+                .failed(&state.redis, &reservation)
+                .await;
             tokio::time::sleep(limiter::progressive_delay(reservation.failures)).await;
             return Err(invalid_credentials());
         }

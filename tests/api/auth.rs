@@ -526,9 +526,44 @@ async fn one_address_is_limited_across_accounts(pool: PgPool) {
     assert_error(r, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
     let r = login_from(&app, "203.0.113.11", "o@example.test", "password-123").await;
     assert_eq!(r.status(), StatusCode::OK);
-    // A success gives its reservation back: logins that work never use up an address.
+    // Logins that work never use up an address.
     for _ in 0..8 {
         let r = login_from(&app, "203.0.113.12", "o@example.test", "password-123").await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn a_class_behind_one_nat_address_logs_in_at_once(pool: PgPool) {
+    // More candidates than the per-IP failure limit, all clicking "Log in" in the same second
+    // from one campus address: logins being checked are no failures.
+    let app = spawn_app_with(pool, |c| {
+        c.trust_forwarded_for = true;
+        c.auth.login_max_failures_per_ip = 5;
+    })
+    .await;
+    for i in 0..12 {
+        app.user(
+            &format!("s{i}@example.test"),
+            "password-123",
+            UserRole::Candidate,
+        )
+        .await;
+    }
+    let logins = (0..12).map(|i| {
+        let app = &app;
+        async move {
+            login_from(
+                app,
+                "198.51.100.1",
+                &format!("s{i}@example.test"),
+                "password-123",
+            )
+            .await
+        }
+    });
+    for r in futures::future::join_all(logins).await {
         assert_eq!(r.status(), StatusCode::OK);
     }
     app.stop().await;

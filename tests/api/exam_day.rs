@@ -264,9 +264,9 @@ async fn a_phone_stays_paired_for_the_whole_session(pool: PgPool) {
         }
     };
 
-    // Several access-token lifetimes later (past the 5 s leeway) the old token is dead; the
-    // device token is not.
-    tokio::time::sleep(Duration::from_millis(6500)).await;
+    // Several access-token lifetimes later (past the 5 s leeway, counted in whole seconds)
+    // the old token is dead; the device token is not.
+    tokio::time::sleep(Duration::from_millis(7200)).await;
     let mut ws = crate::ws::connect(&app).await;
     send(
         &mut ws,
