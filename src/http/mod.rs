@@ -13,6 +13,7 @@ pub mod pairing;
 pub mod proctor;
 pub mod sessions;
 pub mod users;
+pub mod web;
 
 use std::time::Duration;
 
@@ -65,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .merge(health::router())
         .merge(pages::router())
+        .merge(web::router())
         .merge(crate::ws::router())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(crate::telemetry::track_http))

@@ -375,6 +375,7 @@ async fn a_phone_rejected_by_the_laptop_loses_its_credential(pool: PgPool) {
 async fn pages_carry_strict_security_headers(pool: PgPool) {
     let app = spawn_app(pool).await;
     for path in [
+        "/app",
         "/app/laptop",
         "/app/proctor",
         "/app/phone",
@@ -398,12 +399,31 @@ async fn pages_carry_strict_security_headers(pool: PgPool) {
         if path.ends_with(".js") || path.ends_with(".css") {
             continue;
         }
+        if path == "/app" {
+            // The app's files revalidate with their ETag.
+            let etag = h["etag"].clone();
+            let again = app
+                .client
+                .get(app.url(path))
+                .header("if-none-match", etag)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+        }
         // Nothing inline for the policy to block.
         let html = r.text().await.unwrap();
         for inline in ["<script>", "<style", " style=", " onclick=", " onsubmit="] {
             assert!(!html.contains(inline), "{path} has inline {inline}");
         }
     }
+    let r = app
+        .client
+        .get(app.url("/app/no-such-file.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, StatusCode::NOT_FOUND, "NOT_FOUND").await;
     app.stop().await;
 }
 
