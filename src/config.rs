@@ -43,6 +43,8 @@ pub struct Config {
     pub pairing_ttl: Duration,
     /// How often devices heartbeat; a device is lost after 3 intervals of silence.
     pub heartbeat_interval: Duration,
+    /// WebSocket limits per kind of client.
+    pub ws: WsConfig,
     /// Whether to read the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
     /// How long an autosave, or the per-request role check, waits on Postgres before 503
@@ -61,6 +63,17 @@ pub struct Config {
     pub media: Option<MediaConfig>,
     /// STUN/TURN servers handed to clients in `joined`.
     pub ice: IceConfig,
+}
+
+/// WebSocket limits: one set for devices (laptops, phones), one for staff (proctors, admins),
+/// whose pages send and receive far more (a 50-candidate grid joins, subscribes and answers
+/// for every tile at once). Before `auth` every socket has the device limits.
+#[derive(Debug, Clone)]
+pub struct WsConfig {
+    /// Candidates' laptops and paired phones.
+    pub device: signaling::Limits,
+    /// Proctors and admins.
+    pub staff: signaling::Limits,
 }
 
 /// Exam-taking timings and the autosave group commit.
@@ -240,6 +253,18 @@ struct FileConfig {
     pairing_ttl_secs: Option<u64>,
     ws_auth_timeout_secs: Option<u64>,
     heartbeat_interval_ms: Option<u64>,
+    ws_max_message_bytes: Option<usize>,
+    ws_ping_interval_secs: Option<u64>,
+    ws_pong_timeout_secs: Option<u64>,
+    ws_rate_limit_strikes: Option<u32>,
+    ws_inbound_per_second: Option<u32>,
+    ws_inbound_burst: Option<u32>,
+    ws_outbound_queue_messages: Option<usize>,
+    ws_outbound_queue_bytes: Option<usize>,
+    ws_staff_inbound_per_second: Option<u32>,
+    ws_staff_inbound_burst: Option<u32>,
+    ws_staff_outbound_queue_messages: Option<usize>,
+    ws_staff_outbound_queue_bytes: Option<usize>,
     trust_forwarded_for: Option<bool>,
     autosave_grace_secs: Option<u64>,
     sweep_interval_ms: Option<u64>,
@@ -335,6 +360,13 @@ impl Config {
                 None => file.unwrap_or(default),
             }))
         };
+        let auth_timeout = secs("HUB_WS_AUTH_TIMEOUT_SECS", f.ws_auth_timeout_secs, 10)?;
+        let heartbeat_interval =
+            Duration::from_millis(match env.get("HUB_HEARTBEAT_INTERVAL_MS") {
+                Some(v) => parse("HUB_HEARTBEAT_INTERVAL_MS", v)?,
+                None => f.heartbeat_interval_ms.unwrap_or(5000),
+            });
+        let ws = ws_config(&f, env, auth_timeout, heartbeat_interval)?;
 
         let http_addr = env
             .get("HUB_HTTP_ADDR")
@@ -427,6 +459,7 @@ impl Config {
             autosave_max_inflight: defaults.autosave_max_inflight,
         };
         let store_timeout = ms("HUB_STORE_TIMEOUT_MS", f.store_timeout_ms, 2000)?;
+
         if store_timeout.is_zero() {
             return Err(Error::Config(
                 "HUB_STORE_TIMEOUT_MS must be positive".into(),
@@ -556,11 +589,9 @@ impl Config {
             },
             shutdown_grace: secs("HUB_SHUTDOWN_GRACE_SECS", f.shutdown_grace_secs, 10)?,
             pairing_ttl: secs("HUB_PAIRING_TTL_SECS", f.pairing_ttl_secs, 120)?,
-            ws_auth_timeout: secs("HUB_WS_AUTH_TIMEOUT_SECS", f.ws_auth_timeout_secs, 10)?,
-            heartbeat_interval: Duration::from_millis(match env.get("HUB_HEARTBEAT_INTERVAL_MS") {
-                Some(v) => parse("HUB_HEARTBEAT_INTERVAL_MS", v)?,
-                None => f.heartbeat_interval_ms.unwrap_or(5000),
-            }),
+            ws_auth_timeout: auth_timeout,
+            heartbeat_interval,
+            ws,
             trust_forwarded_for: match env.get("HUB_TRUST_FORWARDED_FOR") {
                 Some(v) => parse("HUB_TRUST_FORWARDED_FOR", v)?,
                 None => f.trust_forwarded_for.unwrap_or(false),
@@ -569,6 +600,113 @@ impl Config {
             exams,
         })
     }
+}
+
+fn ws_config(
+    f: &FileConfig,
+    env: &dyn Env,
+    auth_timeout: Duration,
+    heartbeat_interval: Duration,
+) -> Result<WsConfig, Error> {
+    fn num<T: std::str::FromStr + PartialOrd + From<u8>>(
+        env: &dyn Env,
+        key: &str,
+        file: Option<T>,
+        default: T,
+    ) -> Result<T, Error>
+    where
+        T::Err: std::fmt::Display,
+    {
+        let v = match env.get(key) {
+            Some(v) => parse(key, v)?,
+            None => file.unwrap_or(default),
+        };
+        if v < T::from(1) {
+            return Err(Error::Config(format!("{key} must be at least 1")));
+        }
+        Ok(v)
+    }
+    let d = signaling::Limits::default();
+    let device = signaling::Limits {
+        max_message_bytes: num(
+            env,
+            "HUB_WS_MAX_MESSAGE_BYTES",
+            f.ws_max_message_bytes,
+            d.max_message_bytes,
+        )?,
+        auth_timeout,
+        ping_interval: Duration::from_secs(num(
+            env,
+            "HUB_WS_PING_INTERVAL_SECS",
+            f.ws_ping_interval_secs,
+            20u64,
+        )?),
+        pong_timeout: Duration::from_secs(num(
+            env,
+            "HUB_WS_PONG_TIMEOUT_SECS",
+            f.ws_pong_timeout_secs,
+            10u64,
+        )?),
+        outbound_queue_messages: num(
+            env,
+            "HUB_WS_OUTBOUND_QUEUE_MESSAGES",
+            f.ws_outbound_queue_messages,
+            d.outbound_queue_messages,
+        )?,
+        outbound_queue_bytes: num(
+            env,
+            "HUB_WS_OUTBOUND_QUEUE_BYTES",
+            f.ws_outbound_queue_bytes,
+            d.outbound_queue_bytes,
+        )?,
+        inbound_per_second: num(
+            env,
+            "HUB_WS_INBOUND_PER_SECOND",
+            f.ws_inbound_per_second,
+            d.inbound_per_second,
+        )?,
+        inbound_burst: num(
+            env,
+            "HUB_WS_INBOUND_BURST",
+            f.ws_inbound_burst,
+            d.inbound_burst,
+        )?,
+        rate_limit_strikes: num(
+            env,
+            "HUB_WS_RATE_LIMIT_STRIKES",
+            f.ws_rate_limit_strikes,
+            d.rate_limit_strikes,
+        )?,
+        heartbeat_interval,
+    };
+    let staff = signaling::Limits {
+        inbound_per_second: num(
+            env,
+            "HUB_WS_STAFF_INBOUND_PER_SECOND",
+            f.ws_staff_inbound_per_second,
+            200,
+        )?,
+        inbound_burst: num(
+            env,
+            "HUB_WS_STAFF_INBOUND_BURST",
+            f.ws_staff_inbound_burst,
+            1000,
+        )?,
+        outbound_queue_messages: num(
+            env,
+            "HUB_WS_STAFF_OUTBOUND_QUEUE_MESSAGES",
+            f.ws_staff_outbound_queue_messages,
+            4096,
+        )?,
+        outbound_queue_bytes: num(
+            env,
+            "HUB_WS_STAFF_OUTBOUND_QUEUE_BYTES",
+            f.ws_staff_outbound_queue_bytes,
+            8 << 20,
+        )?,
+        ..device.clone()
+    };
+    Ok(WsConfig { device, staff })
 }
 
 fn events_config(f: &FileConfig, env: &dyn Env, demo: bool) -> Result<EventsConfig, Error> {

@@ -21,7 +21,7 @@ use crate::events::artifacts::Artifacts;
 use crate::events::ingest::Ingest;
 use crate::events::SharedStore;
 use crate::hub::HubHandle;
-use crate::model::UserRole;
+use crate::model::{TokenRole, UserRole};
 use crate::store::redis::Keys;
 
 /// Something that happened through the API and that connected devices must learn about.
@@ -292,11 +292,23 @@ impl AppState {
     }
 
     /// The WebSocket limits in force.
+    /// (Before `auth` every socket has the device limits.)
     pub fn ws_limits(&self) -> signaling::Limits {
+        self.ws_limits_for(TokenRole::Candidate)
+    }
+
+    /// The WebSocket limits of an authenticated role: staff pages (a proctor's grid) send and
+    /// receive far more than a candidate's devices. The auth timeout and the heartbeat
+    /// interval are the hub-wide settings.
+    pub fn ws_limits_for(&self, role: TokenRole) -> signaling::Limits {
+        let of_role = match role {
+            TokenRole::Proctor | TokenRole::Admin => &self.config.ws.staff,
+            TokenRole::Candidate | TokenRole::Mobile => &self.config.ws.device,
+        };
         signaling::Limits {
             heartbeat_interval: self.config.heartbeat_interval,
             auth_timeout: self.config.ws_auth_timeout,
-            ..signaling::Limits::default()
+            ..of_role.clone()
         }
     }
 

@@ -136,6 +136,18 @@ impl Connection {
         &self.limits
     }
 
+    /// Applies the limits of the role that authenticated (a proctor's grid sends far more than
+    /// a laptop): the inbound bucket starts full at the new rate and burst; the ping schedule
+    /// and the auth deadline already running are kept.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.bucket = TokenBucket::new(
+            limits.inbound_per_second,
+            limits.inbound_burst,
+            limits.rate_limit_strikes,
+        );
+        self.limits = limits;
+    }
+
     /// The current phase.
     pub fn phase(&self) -> Phase {
         self.phase

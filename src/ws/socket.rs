@@ -129,6 +129,8 @@ pub async fn run(state: AppState, socket: WebSocket) {
         return;
     };
     let peer = principal.peer_id;
+    let limits = state.ws_limits_for(principal.role);
+    conn.set_limits(limits.clone());
     let (tx, rx) = outbox(limits.outbound_queue_messages, limits.outbound_queue_bytes);
     state
         .hub

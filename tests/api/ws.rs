@@ -780,3 +780,80 @@ async fn an_unreachable_store_during_auth_is_try_again_later_not_invalid_token(p
     assert_eq!(closed_with(&mut ws).await, 4500);
     app.stop().await;
 }
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn a_proctor_opening_a_50_candidate_grid_is_not_rate_limited(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let (_, _, _, exam) = new_session(&app).await;
+    let sessions = crate::helpers::sessions_in_sql(&app, exam, 50, 600).await;
+    let mut rooms = Vec::new();
+    for (session, _) in &sessions {
+        let room: Uuid = sqlx::query_scalar("SELECT webrtc_room_id FROM sessions WHERE id = $1")
+            .bind(session)
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+        rooms.push(room);
+    }
+    let (_, proctor) = app.user_with_token(UserRole::Proctor).await;
+    let (mut grid, _) = authed(&app, &proctor).await;
+    // What a grid sends when it opens: a join per tile and a burst of small messages (ICE,
+    // answers): 400 frames at once, far over a laptop's burst of 100.
+    for room in &rooms {
+        grid.feed(Message::Text(
+            json!({"type": "join", "roomId": room}).to_string().into(),
+        ))
+        .await
+        .unwrap();
+    }
+    for _ in 0..350 {
+        grid.feed(Message::Text(
+            json!({"type": "heartbeat"}).to_string().into(),
+        ))
+        .await
+        .unwrap();
+    }
+    grid.flush().await.unwrap();
+    let (mut joined, mut acks) = (0, 0);
+    while joined < 50 || acks < 350 {
+        let m = recv(&mut grid).await;
+        match m["type"].as_str() {
+            Some("joined") => joined += 1,
+            Some("heartbeat-ack") => acks += 1,
+            Some("error") => panic!("the grid was refused: {m}"),
+            _ => {}
+        }
+    }
+    // A laptop sending the same burst is limited, then closed with 4013.
+    let (token, _, _, _) = new_session(&app).await;
+    let (mut laptop, _) = authed(&app, &token).await;
+    for _ in 0..400 {
+        laptop
+            .feed(Message::Text(
+                json!({"type": "heartbeat"}).to_string().into(),
+            ))
+            .await
+            .unwrap();
+    }
+    laptop.flush().await.unwrap();
+    let mut limited = 0;
+    let code = loop {
+        match tokio::time::timeout(WAIT, laptop.next())
+            .await
+            .expect("in time")
+        {
+            Some(Ok(Message::Text(t))) => {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if v["code"] == "RATE_LIMITED" {
+                    limited += 1;
+                }
+            }
+            Some(Ok(Message::Close(Some(f)))) => break u16::from(f.code),
+            Some(Ok(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(limited > 0);
+    assert_eq!(code, 4013);
+    app.stop().await;
+}
