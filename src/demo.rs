@@ -175,8 +175,11 @@ pub fn instructions(base: &str, seeded: &Seeded) -> String {
         seeded.exam_id
     ));
     out.push_str(&format!(
-        "Pages:    {base}/app/laptop (candidate), {base}/app/proctor (proctor); \
-         the phone opens the {base}/pair link of the laptop's QR code\n"
+        "Start:    open {base}/app and log in as alice@demo.proctor (password demo-alice-pass) \
+         to take the exam; the phone opens the {base}/pair link of the exam page's QR code\n"
+    ));
+    out.push_str(&format!(
+        "Media:    {base}/app/laptop (publish), {base}/app/proctor (watch a room's tracks)\n"
     ));
     out.push_str("Accounts:\n");
     for (email, _, password, role) in DEMO_USERS {
