@@ -109,8 +109,12 @@ impl Application {
             }
             None => (None, None, None),
         };
-        let (hub_handle, hub, hub_effects) =
-            crate::hub::new(config.heartbeat_interval, config.ice.clone(), relay);
+        let (hub_handle, hub, hub_effects) = crate::hub::new(
+            config.heartbeat_interval,
+            config.ws.resume_window,
+            config.ice.clone(),
+            relay,
+        );
         let state = AppState::new(config, db, redis, shutdown, hub_handle, event_store)?;
         Ok(Application {
             listener,

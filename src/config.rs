@@ -74,6 +74,9 @@ pub struct WsConfig {
     pub device: signaling::Limits,
     /// Proctors and admins.
     pub staff: signaling::Limits,
+    /// How long a socket that dropped without a goodbye can come back as the same peer
+    /// (`auth.resume`); zero turns resuming off.
+    pub resume_window: Duration,
 }
 
 /// Exam-taking timings and the autosave group commit.
@@ -265,6 +268,7 @@ struct FileConfig {
     ws_staff_inbound_burst: Option<u32>,
     ws_staff_outbound_queue_messages: Option<usize>,
     ws_staff_outbound_queue_bytes: Option<usize>,
+    ws_resume_window_secs: Option<u64>,
     trust_forwarded_for: Option<bool>,
     autosave_grace_secs: Option<u64>,
     sweep_interval_ms: Option<u64>,
@@ -706,7 +710,15 @@ fn ws_config(
         )?,
         ..device.clone()
     };
-    Ok(WsConfig { device, staff })
+    let resume_window = Duration::from_secs(match env.get("HUB_WS_RESUME_WINDOW_SECS") {
+        Some(v) => parse("HUB_WS_RESUME_WINDOW_SECS", v)?,
+        None => f.ws_resume_window_secs.unwrap_or(30),
+    });
+    Ok(WsConfig {
+        device,
+        staff,
+        resume_window,
+    })
 }
 
 fn events_config(f: &FileConfig, env: &dyn Env, demo: bool) -> Result<EventsConfig, Error> {

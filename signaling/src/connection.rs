@@ -17,10 +17,10 @@ use crate::bucket::{TokenBucket, Verdict};
 use crate::close::CloseCode;
 use crate::decode::{decode_client_limited, encode_server};
 use crate::error::{codes, DecodeError};
-use crate::field::{Timestamp, Token};
+use crate::field::Timestamp;
 use crate::id::PeerId;
 use crate::limits::Limits;
-use crate::message::{ClientMessage, Role, ServerMessage};
+use crate::message::{Auth, ClientMessage, ResumeGrant, Role, ServerMessage};
 
 /// A WebSocket frame from the client, as the server's socket library reports it.
 ///
@@ -65,7 +65,7 @@ impl Outbound {
 pub enum Action {
     /// The client sent `auth`: verify the token, then call [`Connection::accept`] or
     /// [`Connection::reject`].
-    Authenticate(Token),
+    Authenticate(Auth),
     /// A valid request from the authenticated client: handle it.
     Request(ClientMessage),
     /// Send this reply (an `error`) and keep the socket open.
@@ -187,7 +187,7 @@ impl Connection {
         match decode_client_limited(text.as_ref(), self.limits.max_message_bytes) {
             Ok(ClientMessage::Auth(auth)) => {
                 self.phase = Phase::Verifying;
-                Action::Authenticate(auth.token)
+                Action::Authenticate(auth)
             }
             Err(DecodeError::TooLarge { .. }) => self.close(CloseCode::TooBig),
             // Anything else first, or an unreadable auth, is a broken client.
@@ -244,7 +244,13 @@ impl Connection {
     /// The token was valid: the connection opens and this `authed` message must be sent.
     ///
     /// Call only after [`Action::Authenticate`]; the heartbeat interval comes from the limits.
-    pub fn accept(&mut self, peer_id: PeerId, role: Role, server_now: Timestamp) -> ServerMessage {
+    pub fn accept(
+        &mut self,
+        peer_id: PeerId,
+        role: Role,
+        server_now: Timestamp,
+        resume: Option<ResumeGrant>,
+    ) -> ServerMessage {
         debug_assert_eq!(
             self.phase,
             Phase::Verifying,
@@ -258,6 +264,7 @@ impl Connection {
             role,
             server_now,
             heartbeat_interval_ms: self.limits.heartbeat_interval_ms(),
+            resume,
         }
     }
 
@@ -333,6 +340,8 @@ pub struct Admission<P> {
     pub role: Role,
     /// The server clock, sent in `authed`.
     pub server_now: Timestamp,
+    /// How this connection can be resumed, sent in `authed`.
+    pub resume: Option<ResumeGrant>,
 }
 
 /// How an unsuccessful auth phase ended.
@@ -361,10 +370,11 @@ pub enum Unauthenticated {
 /// block_on(async {
 ///     client.send(Inbound::Text(r#"{"type":"auth","token":"t0k"}"#.into())).await.expect("channel open");
 ///     let user = authenticate(&mut conn, &mut inbound, &mut outbound, futures::future::pending(),
-///         |token: Token| async move {
-///             if token.as_str() != "t0k" { return Err(CloseCode::InvalidToken); }
+///         |auth: Auth| async move {
+///             if auth.token.as_str() != "t0k" { return Err(CloseCode::InvalidToken); }
 ///             Ok(Admission { principal: "user-1", peer_id: PeerId::new_v4(), role: Role::Proctor,
-///                            server_now: Timestamp::parse("2025-01-01T00:00:00Z").expect("valid literal") })
+///                            server_now: Timestamp::parse("2025-01-01T00:00:00Z").expect("valid literal"),
+///                            resume: None })
 ///         }).await;
 ///     assert_eq!(user, Ok("user-1"));
 ///     let Some(Outbound::Text(authed)) = received.next().await else { panic!("expected authed") };
@@ -384,7 +394,7 @@ where
     St: Stream<Item = Inbound<T>> + Unpin,
     Si: Sink<Outbound> + Unpin,
     Tm: Future<Output = ()>,
-    V: FnOnce(Token) -> Fut,
+    V: FnOnce(Auth) -> Fut,
     Fut: Future<Output = Result<Admission<P>, CloseCode>>,
 {
     let mut timeout = pin!(timeout);
@@ -402,7 +412,7 @@ where
         };
         // `now` only matters once open; auth-phase frames never consult the rate limiter.
         match conn.on_auth_frame(frame) {
-            Action::Authenticate(token) => break token,
+            Action::Authenticate(auth) => break auth,
             Action::Reply(reply) => {
                 if sink.send(Outbound::message(&reply)).await.is_err() {
                     conn.disconnected();
@@ -418,7 +428,12 @@ where
     let verified = pin!(verify(token));
     match select(verified, timeout.as_mut()).await {
         Either::Left((Ok(admission), _)) => {
-            let authed = conn.accept(admission.peer_id, admission.role, admission.server_now);
+            let authed = conn.accept(
+                admission.peer_id,
+                admission.role,
+                admission.server_now,
+                admission.resume,
+            );
             if sink.send(Outbound::message(&authed)).await.is_err() {
                 conn.disconnected();
                 return Err(Unauthenticated::Disconnected);
@@ -465,13 +480,14 @@ mod tests {
         Timestamp::parse("2025-01-01T00:00:00Z").expect("valid literal")
     }
 
-    async fn verify(token: Token) -> Result<Admission<&'static str>, CloseCode> {
-        match token.as_str() {
+    async fn verify(auth: Auth) -> Result<Admission<&'static str>, CloseCode> {
+        match auth.token.as_str() {
             "good" => Ok(Admission {
                 principal: "alice",
                 peer_id: PeerId::new_v4(),
                 role: Role::Candidate,
                 server_now: now(),
+                resume: None,
             }),
             "ended" => Err(CloseCode::SessionEnded),
             _ => Err(CloseCode::InvalidToken),
@@ -516,7 +532,7 @@ mod tests {
             c.on_frame(Inbound::Text(AUTH), Duration::ZERO),
             Action::Authenticate(_)
         ));
-        c.accept(PeerId::new_v4(), Role::Proctor, now());
+        c.accept(PeerId::new_v4(), Role::Proctor, now(), None);
         c
     }
 

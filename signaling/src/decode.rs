@@ -352,6 +352,7 @@ mod tests {
             role: Role::Candidate,
             server_now: now,
             heartbeat_interval_ms: 5000,
+            resume: None,
         };
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(&encode_server(&authed)).ok(),

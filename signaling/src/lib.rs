@@ -67,6 +67,6 @@ pub use id::{EventId, ExamId, PeerId, PeerRef, RoomId, SessionId, UserId};
 pub use limits::Limits;
 pub use message::{
     Auth, ClientMessage, DeviceState, EventReport, IceServer, Join, LastEvent, Leave, Liveness,
-    MediaLayer, PeerInfo, Role, ServerMessage, SessionStatus, SessionView, Signal, Subscribe,
-    TrackSource, Unwatch, Warn, Watch,
+    MediaLayer, PeerInfo, Resume, ResumeGrant, ResumeToken, Role, ServerMessage, SessionStatus,
+    SessionView, Signal, Subscribe, TrackSource, Unwatch, Warn, Watch,
 };

@@ -77,12 +77,80 @@ impl ClientMessage {
     }
 }
 
-/// `{"type":"auth","token"}`.
+/// `{"type":"auth","token","resume"?}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Auth {
     /// The access token (never logged: its `Debug` is redacted).
     pub token: Token,
+    /// A socket coming back after a drop asks to continue its old connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<Resume>,
+}
+
+/// `resume: {token, lastSeq}` in `auth`: continue the connection that `authed` gave
+/// `token`, replaying every hub message after `lastSeq`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resume {
+    /// The old connection's `resumeToken` (never logged: see [`ResumeToken`]).
+    pub token: ResumeToken,
+    /// The `seq` of the last hub message the client processed (0: none).
+    pub last_seq: u64,
+}
+
+/// An opaque resume token: at most 128 characters; its `Debug` is redacted.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ResumeToken(String);
+
+impl ResumeToken {
+    /// Wraps a token the hub minted.
+    pub fn new(token: String) -> Self {
+        ResumeToken(token)
+    }
+
+    /// The token.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ResumeToken {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if s.is_empty() || s.len() > 128 {
+            Err("a resume token has 1 to 128 characters".into())
+        } else {
+            Ok(ResumeToken(s))
+        }
+    }
+}
+
+impl From<ResumeToken> for String {
+    fn from(t: ResumeToken) -> String {
+        t.0
+    }
+}
+
+impl std::fmt::Debug for ResumeToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResumeToken(…)")
+    }
+}
+
+/// What `authed` says about resuming: the token to resume this connection with, how long
+/// after a drop it can be resumed, and whether this socket continues an old connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResumeGrant {
+    /// Send it back as `resume.token` after a drop.
+    pub resume_token: ResumeToken,
+    /// How long after a drop the connection can be resumed, in ms.
+    pub resume_window_ms: u64,
+    /// True when this socket continues the connection named in `auth.resume` (same `peerId`,
+    /// rooms and watches; missed messages follow).
+    pub resumed: bool,
 }
 
 /// `{"type":"join","roomId"}`.
@@ -337,6 +405,9 @@ pub enum ServerMessage {
         server_now: Timestamp,
         /// How often to send `heartbeat`.
         heartbeat_interval_ms: u64,
+        /// Resuming after a drop (absent when the hub does not keep connections).
+        #[serde(default, skip_serializing_if = "Option::is_none", flatten)]
+        resume: Option<ResumeGrant>,
     },
     /// Reply to `join`.
     Joined {

@@ -76,9 +76,17 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
             })
         });
     prop_oneof![
-        "[A-Za-z0-9._-]{1,300}".prop_map(|t| ClientMessage::Auth(Auth {
-            token: Token::new(t).expect("non-empty")
-        })),
+        (
+            "[A-Za-z0-9._-]{1,300}",
+            proptest::option::of(("[A-Za-z0-9_-]{1,128}", any::<u64>()))
+        )
+            .prop_map(|(t, resume)| ClientMessage::Auth(Auth {
+                token: Token::new(t).expect("non-empty"),
+                resume: resume.map(|(r, last_seq)| Resume {
+                    token: ResumeToken::new(r),
+                    last_seq,
+                }),
+            })),
         uuid().prop_map(|u| ClientMessage::Join(Join { room_id: u.into() })),
         uuid().prop_map(|u| ClientMessage::Leave(Leave { room_id: u.into() })),
         (uuid(), peer_ref, signal_data()).prop_map(|(r, to, data)| ClientMessage::Signal(Signal {
@@ -198,7 +206,7 @@ proptest! {
         let auth = Inbound::Text(r#"{"type":"auth","token":"t"}"#.to_owned());
         if let Action::Authenticate(_) = conn.on_frame(auth, now) {
             let ts = Timestamp::parse("2025-01-01T00:00:00Z").expect("valid literal");
-            conn.accept(PeerId::new_v4(), Role::Mobile, ts);
+            conn.accept(PeerId::new_v4(), Role::Mobile, ts, None);
         }
         for frame in frames {
             now += std::time::Duration::from_millis(step_ms);

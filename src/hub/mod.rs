@@ -10,6 +10,7 @@
 pub mod effects;
 pub mod events;
 pub mod ice;
+pub mod resume;
 pub mod watch;
 
 use std::collections::{HashMap, HashSet};
@@ -31,6 +32,7 @@ use crate::relay::{self, PeerKey, RelayHandle, Source};
 use crate::state::HubSignal;
 use crate::store::sessions_lookup::SessionFacts;
 use crate::ws::outbox::Outbox;
+use resume::Replay;
 pub use rooms::Device;
 use rooms::{LivenessChange, LivenessKey, LivenessState, Rooms};
 
@@ -90,8 +92,11 @@ pub struct SessionFact {
 }
 
 enum Command {
-    Register(Principal, Outbox),
-    Unregister(PeerId),
+    Register(Principal, Outbox, String),
+    Unregister(PeerId, Option<Outbox>),
+    Detach(PeerId, Outbox),
+    ClaimResume(ResumeClaim, oneshot::Sender<Option<PeerId>>),
+    Reattach(PeerId, Outbox, u64),
     Join(
         PeerId,
         SessionFacts,
@@ -107,6 +112,20 @@ enum Command {
     PairingReject(PeerId),
     TelemetryGap(bool),
     Stats(oneshot::Sender<HubStats>),
+}
+
+/// A socket asking to continue a dropped connection: the old connection's token, the last
+/// message the client processed, and who is asking (it must be the same user and role).
+#[derive(Debug, Clone)]
+pub struct ResumeClaim {
+    /// The `resumeToken` the old connection got in `authed`.
+    pub token: String,
+    /// The client's `lastSeq`.
+    pub last_seq: u64,
+    /// The new socket's verified user.
+    pub user_id: Uuid,
+    /// The new socket's verified role.
+    pub role: TokenRole,
 }
 
 /// Counts for tests and metrics: after every socket closed, all are zero.
@@ -138,15 +157,49 @@ impl HubHandle {
         let _ = self.tx.send(c).await;
     }
 
-    /// A socket authenticated.
-    pub async fn register(&self, peer: PeerId, principal: Principal, outbox: Outbox) {
+    /// A socket authenticated; `resume_token` (sent in its `authed`) lets it come back after a
+    /// drop.
+    pub async fn register(
+        &self,
+        peer: PeerId,
+        principal: Principal,
+        outbox: Outbox,
+        resume_token: String,
+    ) {
         debug_assert_eq!(peer, principal.peer_id);
-        self.send(Command::Register(principal, outbox)).await;
+        self.send(Command::Register(principal, outbox, resume_token))
+            .await;
     }
 
-    /// A socket closed: it leaves every room and watch.
-    pub async fn unregister(&self, peer: PeerId) {
-        self.send(Command::Unregister(peer)).await;
+    /// A socket closed for good (the client said goodbye, or the hub closed it): it leaves
+    /// every room and watch.
+    ///
+    /// `socket` names the closing socket's queue: a peer that meanwhile continues on another
+    /// socket (a resume) is left alone.
+    pub async fn unregister(&self, peer: PeerId, socket: &Outbox) {
+        self.send(Command::Unregister(peer, Some(socket.clone())))
+            .await;
+    }
+
+    /// A socket dropped (the network went, no goodbye): the peer stays, rooms, watches and
+    /// media included, for the resume window; what is pushed to it meanwhile is kept for the
+    /// resume. With no resume window this is [`HubHandle::unregister`].
+    pub async fn detach(&self, peer: PeerId, socket: &Outbox) {
+        self.send(Command::Detach(peer, socket.clone())).await;
+    }
+
+    /// A new socket asks to continue a dropped connection. `Some(peer)` when it may: the peer
+    /// is held for it until [`HubHandle::reattach`] (or a short deadline).
+    pub async fn claim_resume(&self, claim: ResumeClaim) -> Option<PeerId> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::ClaimResume(claim, tx)).await;
+        rx.await.unwrap_or(None)
+    }
+
+    /// The claimed peer continues on `outbox`: every kept message after `last_seq` is queued
+    /// first, then whatever comes next.
+    pub async fn reattach(&self, peer: PeerId, outbox: Outbox, last_seq: u64) {
+        self.send(Command::Reattach(peer, outbox, last_seq)).await;
     }
 
     /// Joins the room of `facts`' session; the reply is the `joined` message.
@@ -265,6 +318,37 @@ struct PeerEntry {
     watching: HashSet<Uuid>,
     /// The (session, device) this socket is the live connection of.
     device: Option<(Uuid, Device)>,
+    /// What this peer was sent, numbered, for a resume (a cell: delivering is a read of the
+    /// hub's maps, and fan-outs deliver while iterating them).
+    replay: std::cell::RefCell<Replay>,
+    /// Its resume token.
+    resume_token: String,
+    /// While its socket is gone: until when it may come back.
+    detached_until: Option<Instant>,
+    /// A close asked for while detached, applied when it comes back.
+    pending_close: std::cell::Cell<Option<CloseCode>>,
+}
+
+impl PeerEntry {
+    /// Closes the socket with `code`; while detached, the close waits for the resume (after
+    /// the messages it missed, e.g. `session-ended`).
+    fn close(&self, code: CloseCode) {
+        if self.detached_until.is_some() {
+            if self.pending_close.get().is_none() {
+                self.pending_close.set(Some(code));
+            }
+        } else {
+            self.outbox.close_with(code);
+        }
+    }
+
+    /// Numbers and keeps `frame`, and queues it unless the socket is gone.
+    fn push(&self, frame: Arc<str>, since: Option<std::time::Instant>) {
+        let seq = self.replay.borrow_mut().record(&frame);
+        if self.detached_until.is_none() {
+            self.outbox.push_seq(frame, seq, since);
+        }
+    }
 }
 
 /// The actor's state.
@@ -289,11 +373,19 @@ pub struct Hub {
     relay_events: Option<mpsc::UnboundedReceiver<relay::Event>>,
     effects: mpsc::UnboundedSender<Effect>,
     rx: mpsc::Receiver<Command>,
+    /// Resume token → its peer.
+    resume_tokens: HashMap<String, PeerId>,
+    /// How long a dropped peer is kept for a resume (zero: not at all).
+    resume_window: Duration,
 }
+
+/// How long a claimed resume may take to reattach before the peer is let go.
+const REATTACH_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Builds the hub: the handle for sockets, the actor to run, and the effects it will ask for.
 pub fn new(
     heartbeat_interval: Duration,
+    resume_window: Duration,
     ice: IceConfig,
     relay: Option<(RelayHandle, mpsc::UnboundedReceiver<relay::Event>)>,
 ) -> (HubHandle, Hub, mpsc::UnboundedReceiver<Effect>) {
@@ -317,6 +409,8 @@ pub fn new(
         relay_events,
         effects,
         rx,
+        resume_tokens: HashMap::new(),
+        resume_window,
     };
     (HubHandle { tx, relay }, hub, effects_rx)
 }
@@ -400,10 +494,13 @@ impl Hub {
         mut signals: broadcast::Receiver<HubSignal>,
         shutdown: tokio_util::sync::CancellationToken,
     ) {
+        let mut expiry = tokio::time::interval(Duration::from_millis(500));
+        expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deadline = self.next_deadline();
             tokio::select! {
                 () = shutdown.cancelled() => break,
+                _ = expiry.tick() => self.expire_detached(Instant::now()),
                 cmd = self.rx.recv() => match cmd {
                     Some(cmd) => self.command(cmd),
                     None => break,
@@ -434,7 +531,7 @@ impl Hub {
         }
         // Shutdown: every socket closes with 4001.
         for peer in self.peers.values() {
-            peer.outbox.close_with(CloseCode::ShuttingDown);
+            peer.close(CloseCode::ShuttingDown);
         }
     }
 
@@ -444,8 +541,21 @@ impl Hub {
 
     fn command(&mut self, cmd: Command) {
         match cmd {
-            Command::Register(p, outbox) => self.register(p, outbox),
-            Command::Unregister(peer) => self.unregister(peer),
+            Command::Register(p, outbox, token) => self.register(p, outbox, token),
+            Command::Unregister(peer, socket) => {
+                if self.is_current(peer, socket.as_ref()) {
+                    self.unregister(peer);
+                }
+            }
+            Command::Detach(peer, socket) => {
+                if self.is_current(peer, Some(&socket)) {
+                    self.detach(peer, Instant::now());
+                }
+            }
+            Command::ClaimResume(claim, reply) => {
+                let _ = reply.send(self.claim_resume(&claim, Instant::now()));
+            }
+            Command::Reattach(peer, outbox, last_seq) => self.reattach(peer, outbox, last_seq),
             Command::Join(peer, facts, reply) => {
                 let _ = reply.send(self.join(peer, facts));
             }
@@ -490,7 +600,7 @@ impl Hub {
         };
         let (code, message) = match e {
             SignalError::NotInRoom | SignalError::NotAllowed => {
-                p.outbox.close_with(CloseCode::Forbidden);
+                p.close(CloseCode::Forbidden);
                 return;
             }
             SignalError::UnknownPeer => ("PEER_NOT_FOUND", "no such peer in this room"),
@@ -506,14 +616,15 @@ impl Hub {
         p.outbox.push(encode(&ServerMessage::error(code, message)));
     }
 
-    /// The routing seam: hands an encoded frame to a peer's socket.
+    /// The routing seam: hands an encoded frame to a peer's socket (numbered and kept for a
+    /// resume).
     fn deliver(&self, peer: PeerId, frame: Arc<str>) {
         if let Some(p) = self.peers.get(&peer) {
-            p.outbox.push(frame);
+            p.push(frame, None);
         }
     }
 
-    fn register(&mut self, principal: Principal, outbox: Outbox) {
+    fn register(&mut self, principal: Principal, outbox: Outbox, resume_token: String) {
         let peer = principal.peer_id;
         self.users
             .entry(principal.user_id)
@@ -529,8 +640,13 @@ impl Hub {
                 outbox,
                 watching: HashSet::new(),
                 device: None,
+                replay: std::cell::RefCell::new(Replay::default()),
+                resume_token: resume_token.clone(),
+                detached_until: None,
+                pending_close: std::cell::Cell::new(None),
             },
         );
+        self.resume_tokens.insert(resume_token, peer);
         // A phone is bound to its session from the start.
         if let Some(session) = phone_session {
             self.bind_device(peer, session, Device::Mobile);
@@ -544,7 +660,7 @@ impl Hub {
             if old != peer {
                 if let Some(o) = self.peers.get_mut(&old) {
                     o.device = None;
-                    o.outbox.close_with(CloseCode::Replaced);
+                    o.close(CloseCode::Replaced);
                 }
                 self.effect(Effect::SystemEvent {
                     at: chrono::Utc::now(),
@@ -565,10 +681,85 @@ impl Hub {
         });
     }
 
+    /// True when `socket` is still the one `peer` lives on (a resumed peer has moved on).
+    fn is_current(&self, peer: PeerId, socket: Option<&Outbox>) -> bool {
+        match (self.peers.get(&peer), socket) {
+            (Some(p), Some(s)) => p.outbox.same_socket(s),
+            _ => true,
+        }
+    }
+
+    /// The socket dropped without a goodbye: keep the peer for the resume window.
+    fn detach(&mut self, peer: PeerId, now: Instant) {
+        if self.resume_window.is_zero() {
+            return self.unregister(peer);
+        }
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        p.detached_until = Some(now + self.resume_window);
+        metrics::counter!("hub_ws_detached_total").increment(1);
+    }
+
+    /// Lets go of the peers whose resume window passed.
+    fn expire_detached(&mut self, now: Instant) {
+        let expired: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.detached_until.is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for peer in expired {
+            metrics::counter!("hub_ws_resume_expired_total").increment(1);
+            self.unregister(peer);
+        }
+    }
+
+    /// A new socket of the same user and role names a peer's resume token: the peer is held
+    /// for it if it can replay everything after `last_seq`. A peer still attached (its old
+    /// socket has not noticed the drop yet) is taken over the same way.
+    fn claim_resume(&mut self, claim: &ResumeClaim, now: Instant) -> Option<PeerId> {
+        let peer = *self.resume_tokens.get(&claim.token)?;
+        let p = self.peers.get_mut(&peer)?;
+        let same_owner = p.principal.user_id == claim.user_id && p.principal.role == claim.role;
+        if !same_owner || p.replay.borrow().after(claim.last_seq).is_none() {
+            metrics::counter!("hub_ws_resume_refused_total").increment(1);
+            return None;
+        }
+        if p.detached_until.is_none() {
+            // The old socket is still open: it goes (4504), the peer lives on. Its queue is
+            // swapped out first so its closing does not end the peer.
+            let (parked, _) = crate::ws::outbox::outbox(1, 1);
+            std::mem::replace(&mut p.outbox, parked).close_with(CloseCode::Replaced);
+        }
+        p.detached_until = Some(now + REATTACH_DEADLINE);
+        Some(peer)
+    }
+
+    /// The claimed peer's new socket: queue what it missed, then any close asked for meanwhile.
+    fn reattach(&mut self, peer: PeerId, outbox: Outbox, last_seq: u64) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            // Let go meanwhile: the new socket has nothing to continue.
+            outbox.close_with(CloseCode::SessionEnded);
+            return;
+        };
+        p.outbox = outbox;
+        p.detached_until = None;
+        let missed = p.replay.borrow().after(last_seq).unwrap_or_default();
+        for (seq, frame) in missed {
+            p.outbox.push_seq(frame, seq, None);
+        }
+        if let Some(code) = p.pending_close.take() {
+            p.outbox.close_with(code);
+        }
+        metrics::counter!("hub_ws_resumed_total").increment(1);
+    }
+
     fn unregister(&mut self, peer: PeerId) {
         let Some(entry) = self.peers.remove(&peer) else {
             return;
         };
+        self.resume_tokens.remove(&entry.resume_token);
         for room in self.rooms.rooms_of(peer.as_uuid().into()).to_vec() {
             self.relay_leave(peer, room.into());
         }
@@ -667,7 +858,7 @@ impl Hub {
             self.relay_leave(peer_of(old), facts.webrtc_room_id);
             // Already closed with 4504 by `bind_device`; make sure of it.
             if let Some(o) = self.peers.get(&peer_of(old)) {
-                o.outbox.close_with(CloseCode::Replaced);
+                o.close(CloseCode::Replaced);
             }
         }
         for presence in joined.presence {
@@ -751,7 +942,7 @@ impl Hub {
             data: signal.data,
         });
         if let Some(p) = self.peers.get(&to) {
-            p.outbox.push_since(frame, received);
+            p.push(frame, Some(received));
         }
         metrics::counter!("hub_signals_relayed_total").increment(1);
         Ok(())
@@ -1060,7 +1251,7 @@ impl Hub {
             HubSignal::UserRevoked { user_id } => {
                 for peer in self.users.get(&user_id).into_iter().flatten() {
                     if let Some(p) = self.peers.get(peer) {
-                        p.outbox.close_with(CloseCode::InvalidToken);
+                        p.close(CloseCode::InvalidToken);
                     }
                 }
             }
@@ -1075,7 +1266,7 @@ impl Hub {
                 for (_, peer) in self.session_devices(session_id).collect::<Vec<_>>() {
                     self.deliver(peer, frame.clone());
                     if let Some(p) = self.peers.get(&peer) {
-                        p.outbox.close_with(CloseCode::SessionEnded);
+                        p.close(CloseCode::SessionEnded);
                     }
                 }
                 self.liveness.forget_session(session_id.into());
@@ -1144,7 +1335,7 @@ impl Hub {
             HubSignal::UnpairMobile { session_id } => {
                 if let Some(peer) = self.devices.get(&(session_id, Device::Mobile)) {
                     if let Some(p) = self.peers.get(peer) {
-                        p.outbox.close_with(CloseCode::SessionEnded);
+                        p.close(CloseCode::SessionEnded);
                     }
                 }
                 self.effect(Effect::ClearMobile { session_id });
@@ -1158,7 +1349,7 @@ impl Hub {
                 if replaced {
                     if let Some(peer) = self.devices.get(&(session_id, Device::Mobile)) {
                         if let Some(p) = self.peers.get(peer) {
-                            p.outbox.close_with(CloseCode::Replaced);
+                            p.close(CloseCode::Replaced);
                         }
                     }
                 }
@@ -1179,7 +1370,7 @@ impl Hub {
         };
         if let Some(phone) = self.devices.get(&(session, Device::Mobile)) {
             if let Some(p) = self.peers.get(phone) {
-                p.outbox.close_with(CloseCode::SessionEnded);
+                p.close(CloseCode::SessionEnded);
             }
         }
         self.effect(Effect::ClearMobile {

@@ -17,6 +17,22 @@ pub struct Frame {
     /// For a relayed `signal`: when the hub read it from its sender's socket, so the writer can
     /// record the hub's whole pass (`hub_signal_pass_seconds`) once the frame is written.
     pub since: Option<Instant>,
+    /// For a message the hub pushed (not a reply): its `seq` for this peer, which the writer
+    /// adds to the JSON object (the encoded text is shared by every receiver).
+    pub seq: Option<u64>,
+}
+
+impl Frame {
+    /// The text to send: the shared encoding, with `"seq":N` first when it has one.
+    pub fn wire_text(&self) -> std::borrow::Cow<'_, str> {
+        match (self.seq, self.text.strip_prefix('{')) {
+            (Some(seq), Some(rest)) => {
+                let sep = if rest.starts_with('}') { "" } else { "," };
+                std::borrow::Cow::Owned(format!("{{\"seq\":{seq}{sep}{rest}"))
+            }
+            _ => std::borrow::Cow::Borrowed(&self.text),
+        }
+    }
 }
 
 /// The sending side, held by the hub. Cheap to clone.
@@ -69,14 +85,17 @@ impl Outbox {
         self.push_frame(Frame {
             text: frame,
             since: None,
+            seq: None,
         })
     }
 
-    /// Queues a relayed signal read from its sender's socket at `since`.
-    pub fn push_since(&self, frame: Arc<str>, since: Instant) -> bool {
+    /// Queues a message the hub pushed, numbered `seq` for this peer; `since` for a relayed
+    /// signal (when the hub read it from its sender's socket).
+    pub fn push_seq(&self, frame: Arc<str>, seq: u64, since: Option<Instant>) -> bool {
         self.push_frame(Frame {
             text: frame,
-            since: Some(since),
+            since,
+            seq: Some(seq),
         })
     }
 
@@ -103,6 +122,11 @@ impl Outbox {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
+    }
+
+    /// True when both are the sending side of the same socket's queue.
+    pub fn same_socket(&self, other: &Outbox) -> bool {
+        self.frames.same_channel(&other.frames)
     }
 
     /// Asks the socket to close with `code` (the first code asked for wins).
@@ -137,6 +161,33 @@ impl OutboxReceiver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_numbered_frame_carries_its_seq_and_the_shared_text_is_untouched() {
+        let shared: Arc<str> = Arc::from(r#"{"type":"warning","message":"hi"}"#);
+        let numbered = Frame {
+            text: shared.clone(),
+            since: None,
+            seq: Some(7),
+        };
+        let wire: serde_json::Value = serde_json::from_str(&numbered.wire_text()).unwrap();
+        assert_eq!(
+            wire,
+            serde_json::json!({"seq": 7, "type": "warning", "message": "hi"})
+        );
+        let reply = Frame {
+            text: shared.clone(),
+            since: None,
+            seq: None,
+        };
+        assert_eq!(&*reply.wire_text(), &*shared);
+        let empty = Frame {
+            text: Arc::from("{}"),
+            since: None,
+            seq: Some(1),
+        };
+        assert_eq!(&*empty.wire_text(), r#"{"seq":1}"#);
+    }
 
     #[test]
     fn overflow_by_count_asks_to_close_with_4008() {

@@ -9,11 +9,11 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::{SinkExt, StreamExt};
 use signaling::{
     authenticate, Action, Admission, ClientMessage, CloseCode, Connection, Inbound, Outbound,
-    PeerId, Role, ServerMessage, Timestamp,
+    PeerId, ResumeGrant, ResumeToken, Role, ServerMessage, Timestamp,
 };
 use tokio::time::Instant;
 
-use crate::hub::{JoinError, Principal, SignalError};
+use crate::hub::{JoinError, Principal, ResumeClaim, SignalError};
 use crate::model::TokenRole;
 use crate::state::AppState;
 use crate::store::sessions_lookup;
@@ -63,7 +63,17 @@ fn wire_role(role: TokenRole) -> Role {
     }
 }
 
-async fn verify(state: &AppState, token: &str) -> Result<Admission<Principal>, CloseCode> {
+/// Who authenticated, and whether the socket continues a dropped connection.
+struct Admitted {
+    principal: Principal,
+    /// `Some(last_seq)`: a resume the hub granted (messages after `last_seq` follow).
+    resumed: Option<u64>,
+    /// The token `authed` carried (a fresh one, or the resumed connection's).
+    resume_token: String,
+}
+
+async fn verify(state: &AppState, auth: signaling::Auth) -> Result<Admission<Admitted>, CloseCode> {
+    let token = auth.token.as_str();
     // Only a token that is really bad gets 4500 (which tells clients to log in again); a store
     // that cannot answer gets 1013 so a reconnect storm does not turn into a login storm.
     let caller = crate::http::extract::AuthUser::from_token(state, token)
@@ -80,17 +90,46 @@ async fn verify(state: &AppState, token: &str) -> Result<Admission<Principal>, C
             Err(_) => return Err(CloseCode::TryAgainLater),
         }
     }
-    let peer_id = PeerId::new_v4();
+    let window = state.config.ws.resume_window;
+    // A socket coming back after a drop continues its old peer when the hub still holds it
+    // for this user and role and can replay everything it missed; otherwise it starts afresh.
+    let resumed = match (&auth.resume, window.is_zero()) {
+        (Some(r), false) => state
+            .hub
+            .claim_resume(ResumeClaim {
+                token: r.token.as_str().to_string(),
+                last_seq: r.last_seq,
+                user_id: caller.user_id,
+                role: caller.role,
+            })
+            .await
+            .map(|peer| (peer, r)),
+        _ => None,
+    };
+    let (peer_id, resume_token, last_seq) = match resumed {
+        Some((peer, r)) => (peer, r.token.as_str().to_string(), Some(r.last_seq)),
+        None => (PeerId::new_v4(), crate::auth::random_token(), None),
+    };
+    let grant = (!window.is_zero()).then(|| ResumeGrant {
+        resume_token: ResumeToken::new(resume_token.clone()),
+        resume_window_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
+        resumed: last_seq.is_some(),
+    });
     Ok(Admission {
-        principal: Principal {
-            peer_id,
-            user_id: caller.user_id,
-            role: caller.role,
-            session_id: caller.session_id,
+        principal: Admitted {
+            principal: Principal {
+                peer_id,
+                user_id: caller.user_id,
+                role: caller.role,
+                session_id: caller.session_id,
+            },
+            resumed: last_seq,
+            resume_token,
         },
         peer_id,
         role: wire_role(caller.role),
         server_now: Timestamp::from(chrono::Utc::now()),
+        resume: grant,
     })
 }
 
@@ -98,7 +137,14 @@ async fn verify(state: &AppState, token: &str) -> Result<Admission<Principal>, C
 pub async fn run(state: AppState, socket: WebSocket) {
     metrics::gauge!("hub_ws_connections").increment(1.0);
     let (mut sink, stream) = socket.split();
-    let mut inbound = stream.map(to_inbound);
+    let said_goodbye = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let goodbye = said_goodbye.clone();
+    let mut inbound = stream.map(move |m| {
+        if matches!(m, Ok(Message::Close(_))) {
+            goodbye.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        to_inbound(m)
+    });
     let mut outbound =
         (&mut sink).with(|o: Outbound| futures::future::ready(Ok::<_, axum::Error>(to_message(o))));
     let limits = state.ws_limits();
@@ -117,25 +163,32 @@ pub async fn run(state: AppState, socket: WebSocket) {
                 () = shutdown.cancelled() => {},
             }
         },
-        |token| {
+        |auth| {
             let state = state.clone();
-            async move { verify(&state, token.as_str()).await }
+            async move { verify(&state, auth).await }
         },
     )
     .await;
     drop(outbound);
-    let Ok(principal) = auth else {
+    let Ok(admitted) = auth else {
         metrics::gauge!("hub_ws_connections").decrement(1.0);
         return;
     };
+    let principal = admitted.principal;
     let peer = principal.peer_id;
     let limits = state.ws_limits_for(principal.role);
     conn.set_limits(limits.clone());
     let (tx, rx) = outbox(limits.outbound_queue_messages, limits.outbound_queue_bytes);
-    state
-        .hub
-        .register(peer, principal.clone(), tx.clone())
-        .await;
+    let socket_queue = tx.clone();
+    match admitted.resumed {
+        Some(last_seq) => state.hub.reattach(peer, tx.clone(), last_seq).await,
+        None => {
+            state
+                .hub
+                .register(peer, principal.clone(), tx.clone(), admitted.resume_token)
+                .await
+        }
+    }
     let reason = serve(
         &state,
         &mut conn,
@@ -148,7 +201,17 @@ pub async fn run(state: AppState, socket: WebSocket) {
         now,
     )
     .await;
-    state.hub.unregister(peer).await;
+    // A socket that dropped with no goodbye (the network went, or stopped answering pings)
+    // may come back and resume; one that said goodbye, or that the hub closed, is gone.
+    let dropped = match reason {
+        None => !said_goodbye.load(std::sync::atomic::Ordering::Relaxed),
+        Some(code) => code == CloseCode::NoPong,
+    };
+    if dropped {
+        state.hub.detach(peer, &socket_queue).await;
+    } else {
+        state.hub.unregister(peer, &socket_queue).await;
+    }
     tracing::debug!(%peer, ?reason, "socket closed");
     metrics::gauge!("hub_ws_connections").decrement(1.0);
 }
@@ -166,7 +229,7 @@ async fn write_queued<Si>(sink: &mut Si, rx: &mut OutboxReceiver, first: Frame) 
 where
     Si: futures::Sink<Message> + Unpin,
 {
-    let text = |f: &Frame| Message::Text(Utf8Bytes::from(&*f.text));
+    let text = |f: &Frame| Message::Text(Utf8Bytes::from(&*f.wire_text()));
     sink.feed(text(&first)).await.map_err(drop)?;
     let mut bytes = first.text.len();
     let mut more = Vec::new();

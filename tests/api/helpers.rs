@@ -38,6 +38,8 @@ pub fn test_config() -> Config {
     c.jwt.generated = false;
     c.jwt.previous_secrets = vec![];
     c.shutdown_grace = Duration::from_secs(3);
+    // Dropped sockets leave at once, as most tests expect; the resume tests turn it on.
+    c.ws.resume_window = Duration::ZERO;
     c.allowed_origins = vec!["http://allowed.example".into()];
     c.events.artifact_storage =
         proctor_hub::config::ArtifactStorage::Local(std::env::temp_dir().join(format!(

@@ -14,6 +14,7 @@ mod partition;
 mod proctor;
 #[path = "../support/proxy.rs"]
 mod proxy;
+mod resume;
 mod sessions;
 mod users;
 mod ws;
