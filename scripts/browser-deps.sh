@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the browser test (tests/browser_relay.rs → tests/browser/run.mjs) needs:
-# Debian's chromium and node, and playwright-core from tests/browser/package-lock.json.
-# Idempotent.
+# Installs what the browser tests (tests/browser_*.rs → tests/browser/*.mjs) and the web app's
+# checks need: Debian's chromium and node, playwright-core from tests/browser/package-lock.json,
+# and TypeScript from web/package-lock.json. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -15,4 +15,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 if [ ! -d tests/browser/node_modules/playwright-core ]; then
   (cd tests/browser && npm ci --no-audit --no-fund)
+fi
+if [ ! -x web/node_modules/.bin/tsc ]; then
+  (cd web && npm ci --no-audit --no-fund)
 fi

@@ -10,4 +10,8 @@ else
   echo "MongoDB event-store conformance tests: running against MONGODB_URL"
 fi
 bash scripts/browser-deps.sh
+echo "== web app: type check (tsc) and unit tests (node --test)"
+(cd web && node_modules/.bin/tsc -p .)
+node --test web/test/
+echo "== cargo test --workspace"
 cargo test --workspace

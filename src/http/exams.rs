@@ -693,8 +693,54 @@ async fn delete_question(
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Assign {
+    /// The candidates by id…
+    #[serde(default)]
     candidate_ids: Vec<Uuid>,
+    /// …or by email (a list pasted by an admin); exactly one of the two.
+    emails: Option<Vec<String>>,
     extra_time_minutes: Option<i32>,
+}
+
+/// The active candidates with these emails, in order; 422 naming every email that is not one.
+async fn candidates_by_email(
+    db: impl sqlx::PgExecutor<'_>,
+    emails: &[String],
+) -> Result<Vec<Uuid>, Error> {
+    if emails.is_empty() || emails.len() > MAX_ASSIGN {
+        return Err(Error::invalid(
+            "emails",
+            format!("between 1 and {MAX_ASSIGN} emails"),
+        ));
+    }
+    let normalized: Vec<String> = emails
+        .iter()
+        .map(|e| crate::store::users::normalize_email(e))
+        .collect();
+    let found: Vec<(String, Uuid)> = sqlx::query_as(
+        "SELECT email, id FROM users
+          WHERE email = ANY($1) AND role = 'CANDIDATE' AND is_active",
+    )
+    .bind(&normalized)
+    .fetch_all(db)
+    .await?;
+    let by_email: std::collections::HashMap<String, Uuid> = found.into_iter().collect();
+    let unknown: Vec<&str> = normalized
+        .iter()
+        .filter(|e| !by_email.contains_key(*e))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Error::invalid(
+            "emails",
+            format!("not active candidates: {}", unknown.join(", ")),
+        ));
+    }
+    let mut seen = HashSet::new();
+    Ok(normalized
+        .iter()
+        .filter_map(|e| by_email.get(e).copied())
+        .filter(|id| seen.insert(*id))
+        .collect())
 }
 
 /// Adds (or updates the extra time of) assignments; existing ones not named stay.
@@ -702,8 +748,17 @@ async fn assign(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Path(id): Path<Uuid>,
-    Json(body): Json<Assign>,
+    Json(mut body): Json<Assign>,
 ) -> Result<Json<Page<AssignmentView>>, Error> {
+    if let Some(emails) = body.emails.take() {
+        if !body.candidate_ids.is_empty() {
+            return Err(Error::invalid(
+                "emails",
+                "give candidateIds or emails, not both",
+            ));
+        }
+        body.candidate_ids = candidates_by_email(&state.db, &emails).await?;
+    }
     if body.candidate_ids.is_empty() || body.candidate_ids.len() > MAX_ASSIGN {
         return Err(Error::invalid(
             "candidateIds",

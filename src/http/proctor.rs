@@ -123,8 +123,13 @@ struct StaffSessionRow {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct SessionListQuery {
     status: Option<SessionStatus>,
+    /// Only sessions with this review decision (e.g. the review queue: `PENDING`).
+    review_decision: Option<ReviewDecision>,
+    /// `true`: only ended sessions; `false`: only STARTED ones.
+    ended: Option<bool>,
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -148,6 +153,8 @@ pub(crate) async fn list_sessions(
            FROM sessions s JOIN users u ON u.id = s.candidate_id
           WHERE s.exam_id = $1 AND ($2::session_status IS NULL OR s.status = $2)
             AND ($3::timestamptz IS NULL OR (s.started_at, s.id) > ($3, $4))
+            AND ($6::review_decision IS NULL OR s.review_decision = $6)
+            AND ($7::bool IS NULL OR (s.status <> 'STARTED') = $7)
           ORDER BY s.started_at, s.id LIMIT $5",
     )
     .bind(exam_id)
@@ -155,6 +162,8 @@ pub(crate) async fn list_sessions(
     .bind(cursor.map(|c| c.at))
     .bind(cursor.map(|c| c.id))
     .bind(limit + 1)
+    .bind(q.review_decision)
+    .bind(q.ended)
     .fetch_all(&state.db)
     .await?;
     let page = Page::from_rows(rows, limit, |r| Cursor {

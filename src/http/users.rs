@@ -96,6 +96,8 @@ async fn create(
 #[derive(Deserialize)]
 struct ListQuery {
     role: Option<UserRole>,
+    /// Part of the email or name, any case (picking candidates for an exam).
+    q: Option<String>,
     // Not `#[serde(flatten)]`: flattening breaks number parsing in query strings.
     limit: Option<i64>,
     cursor: Option<String>,
@@ -111,12 +113,14 @@ async fn list(
         "SELECT * FROM users
           WHERE ($1::user_role IS NULL OR role = $1)
             AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3))
+            AND ($5::text IS NULL OR email ILIKE $5 ESCAPE '\\' OR name ILIKE $5 ESCAPE '\\')
           ORDER BY created_at, id LIMIT $4",
     )
     .bind(q.role)
     .bind(cursor.map(|c| c.at))
     .bind(cursor.map(|c| c.id))
     .bind(limit + 1)
+    .bind(search_pattern(q.q.as_deref())?)
     .fetch_all(&state.db)
     .await?;
     let page = Page::from_rows(rows, limit, |u| Cursor {
@@ -127,6 +131,24 @@ async fn list(
         items: page.items.into_iter().map(Into::into).collect(),
         next_cursor: page.next_cursor,
     }))
+}
+
+/// `%part%` for ILIKE, with the pattern characters of `part` escaped; none for an empty `q`.
+fn search_pattern(q: Option<&str>) -> Result<Option<String>, Error> {
+    let Some(q) = q.map(str::trim).filter(|q| !q.is_empty()) else {
+        return Ok(None);
+    };
+    if q.chars().count() > 100 {
+        return Err(Error::invalid("q", "at most 100 characters"));
+    }
+    let escaped: String = q
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    Ok(Some(format!("%{escaped}%")))
 }
 
 async fn show(

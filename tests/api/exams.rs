@@ -368,3 +368,51 @@ async fn assignments_accept_only_active_candidates(pool: PgPool) {
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     app.stop().await;
 }
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn candidates_are_assigned_from_a_pasted_list_of_emails(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let fx = published_exam(&app).await;
+    for e in ["ada@uni.test", "bo@uni.test"] {
+        app.user(e, "password-123", UserRole::Candidate).await;
+    }
+    app.user("prof@uni.test", "password-123", UserRole::Proctor)
+        .await;
+    let path = format!("/exams/{}/assignments", fx.exam_id);
+    // One unknown and one who is no candidate: nothing is assigned, both are named.
+    let r = app
+        .put(
+            &path,
+            Some(&fx.admin),
+            json!({"emails": ["ada@uni.test", "nobody@uni.test", "prof@uni.test"]}),
+        )
+        .await;
+    let body = assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("nobody@uni.test") && message.contains("prof@uni.test"),
+        "{message}"
+    );
+    assert!(!message.contains("ada@uni.test"), "{message}");
+    // Case and spacing as pasted; a repeat counts once.
+    let r = app
+        .put(
+            &path,
+            Some(&fx.admin),
+            json!({"emails": [" ADA@uni.test", "bo@uni.test", "ada@uni.test"], "extraTimeMinutes": 15}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let listed: Value = r.json().await.unwrap();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 3, "{listed}");
+    // Ids and emails together are ambiguous.
+    let r = app
+        .put(
+            &path,
+            Some(&fx.admin),
+            json!({"emails": ["bo@uni.test"], "candidateIds": [fx.candidate_id]}),
+        )
+        .await;
+    assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
+    app.stop().await;
+}

@@ -666,3 +666,55 @@ async fn sweeper_auto_submits_at_start_up_and_on_its_interval(pool: PgPool) {
     );
     app.stop().await;
 }
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn the_review_queue_lists_ended_sessions_awaiting_a_decision(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let fx = published_exam(&app).await;
+    let live = sessions_in_sql(&app, fx.exam_id, 2, 600).await;
+    let ended = sessions_in_sql(&app, fx.exam_id, 3, 600).await;
+    sqlx::query(
+        "UPDATE sessions SET status = 'SUBMITTED', submitted_at = now() WHERE id = ANY($1)",
+    )
+    .bind(ended.iter().map(|(s, _)| *s).collect::<Vec<_>>())
+    .execute(&app.state.db)
+    .await
+    .unwrap();
+    app.post_ok(
+        &format!("/sessions/{}/review", ended[0].0),
+        &fx.admin,
+        json!({"decision": "APPROVED", "reason": "clean"}),
+        StatusCode::OK,
+    )
+    .await;
+    let ids = |path: String| {
+        let app = &app;
+        let admin = fx.admin.clone();
+        async move {
+            let body: Value = app.get(&path, Some(&admin)).await.json().await.unwrap();
+            let mut ids: Vec<Uuid> = body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["id"].as_str().unwrap().parse().unwrap())
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    let mut queue: Vec<Uuid> = ended[1..].iter().map(|(s, _)| *s).collect();
+    queue.sort();
+    let base = format!("/exams/{}/sessions", fx.exam_id);
+    assert_eq!(
+        ids(format!("{base}?ended=true&reviewDecision=PENDING")).await,
+        queue
+    );
+    let mut running: Vec<Uuid> = live.iter().map(|(s, _)| *s).collect();
+    running.sort();
+    assert_eq!(ids(format!("{base}?ended=false")).await, running);
+    assert_eq!(
+        ids(format!("{base}?reviewDecision=APPROVED")).await,
+        vec![ended[0].0]
+    );
+    app.stop().await;
+}

@@ -246,3 +246,47 @@ async fn deactivation_revokes_access_and_refresh_tokens(pool: PgPool) {
     .await;
     app.stop().await;
 }
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn users_are_found_by_part_of_their_email_or_name(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let (_, admin) = app.user_with_token(UserRole::Admin).await;
+    app.user("grace.hopper@uni.test", "password-123", UserRole::Candidate)
+        .await;
+    app.user("alan@uni.test", "password-123", UserRole::Candidate)
+        .await;
+    app.user("odd_100%@uni.test", "password-123", UserRole::Candidate)
+        .await;
+    let find = |q: &str| {
+        let (app, admin) = (&app, admin.clone());
+        let url = format!("/users?role=CANDIDATE&q={}", urlencode(q));
+        async move {
+            let r = app.get(&url, Some(&admin)).await;
+            assert_eq!(r.status(), StatusCode::OK);
+            let body: Value = r.json().await.unwrap();
+            let mut emails: Vec<String> = body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["email"].as_str().unwrap().to_string())
+                .collect();
+            emails.sort();
+            emails
+        }
+    };
+    assert_eq!(find("HOPPER").await, vec!["grace.hopper@uni.test"]);
+    assert_eq!(find("uni.test").await.len(), 3);
+    // Pattern characters are literal: "%" matches only the address that has one.
+    assert_eq!(find("100%").await, vec!["odd_100%@uni.test"]);
+    assert_eq!(find("_").await, vec!["odd_100%@uni.test"]);
+    app.stop().await;
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
