@@ -1,0 +1,90 @@
+//! Headless Chromium takes an exam through the web app (`/app`): `tests/browser/exam_day.mjs`
+//! logs a candidate in, answers every kind of question (one stretch offline, so answers queue
+//! and flush), submits and reads the end screen; this test then checks Postgres. A test binary
+//! of its own, like `browser_relay.rs`; needs `scripts/browser-deps.sh` (run by
+//! `scripts/test.sh`). Set `SCREENSHOTS=dir` to keep the pages' screenshots.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use proctor_hub::model::UserRole;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+#[allow(dead_code)]
+#[path = "api/helpers.rs"]
+mod helpers;
+
+use helpers::{published_exam, spawn_app};
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn a_candidate_takes_an_exam_in_chromium(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let fx = published_exam(&app).await;
+    let (email, password) = ("taker@example.test", "password-123");
+    let candidate = app.user(email, password, UserRole::Candidate).await;
+    let r = app
+        .put(
+            &format!("/exams/{}/assignments", fx.exam_id),
+            Some(&fx.admin),
+            json!({"candidateIds": [candidate]}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let mut cfg = json!({
+        "hub": format!("http://{}", app.addr),
+        "candidate": {"email": email, "password": password},
+    });
+    if let Ok(dir) = std::env::var("SCREENSHOTS") {
+        cfg["screenshots"] = json!(dir);
+    }
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
+    let child = tokio::process::Command::new("node")
+        .arg("exam_day.mjs")
+        .current_dir(dir)
+        .env("BROWSER_TEST", cfg.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs (scripts/browser-deps.sh installs what the browser test needs)");
+    let out = tokio::time::timeout(Duration::from_secs(180), child.wait_with_output())
+        .await
+        .expect("the browser scenario ends within 3 minutes")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "browser scenario failed:\n{stdout}\n{stderr}"
+    );
+
+    // What the pages said happened is what Postgres holds.
+    let (session, status): (Uuid, String) = sqlx::query_as(
+        "SELECT id, status::text FROM sessions WHERE candidate_id = $1 AND exam_id = $2",
+    )
+    .bind(candidate)
+    .bind(fx.exam_id)
+    .fetch_one(&app.state.db)
+    .await
+    .unwrap();
+    assert_eq!(status, "SUBMITTED");
+    let answers: Vec<(Uuid, Value)> =
+        sqlx::query_as("SELECT question_id, response_json FROM answers WHERE session_id = $1")
+            .bind(session)
+            .fetch_all(&app.state.db)
+            .await
+            .unwrap();
+    for q in [fx.mcq, fx.coding, fx.subjective] {
+        let (_, response) = answers
+            .iter()
+            .find(|(id, _)| *id == q)
+            .unwrap_or_else(|| panic!("question {q} has no stored answer: {answers:?}"));
+        assert_ne!(response, &Value::Null);
+    }
+    app.stop().await;
+}
