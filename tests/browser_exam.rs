@@ -4,7 +4,6 @@
 //! of its own, like `browser_relay.rs`; needs `scripts/browser-deps.sh` (run by
 //! `scripts/test.sh`). Set `SCREENSHOTS=dir` to keep the pages' screenshots.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use proctor_hub::model::UserRole;
@@ -13,6 +12,8 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+#[path = "support/browser.rs"]
+mod browser;
 #[allow(dead_code)]
 #[path = "api/helpers.rs"]
 mod helpers;
@@ -34,34 +35,11 @@ async fn a_candidate_takes_an_exam_in_chromium(pool: PgPool) {
         .await;
     assert_eq!(r.status(), StatusCode::OK);
 
-    let mut cfg = json!({
+    let cfg = json!({
         "hub": format!("http://{}", app.addr),
         "candidate": {"email": email, "password": password},
     });
-    if let Ok(dir) = std::env::var("SCREENSHOTS") {
-        cfg["screenshots"] = json!(dir);
-    }
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
-    let child = tokio::process::Command::new("node")
-        .arg("exam_day.mjs")
-        .current_dir(dir)
-        .env("BROWSER_TEST", cfg.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node runs (scripts/browser-deps.sh installs what the browser test needs)");
-    let out = tokio::time::timeout(Duration::from_secs(180), child.wait_with_output())
-        .await
-        .expect("the browser scenario ends within 3 minutes")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "browser scenario failed:\n{stdout}\n{stderr}"
-    );
+    browser::run_scenario("exam_day.mjs", cfg, Duration::from_secs(180)).await;
 
     // What the pages said happened is what Postgres holds.
     let (session, status): (Uuid, String) = sqlx::query_as(

@@ -4,7 +4,6 @@
 //! (`scripts/browser-deps.sh`, run by `scripts/test.sh`); without them this test fails, it does
 //! not skip.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use proctor_hub::model::UserRole;
@@ -12,6 +11,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
+#[path = "support/browser.rs"]
+mod browser;
 #[allow(dead_code)]
 #[path = "api/helpers.rs"]
 mod helpers;
@@ -47,30 +48,11 @@ async fn chromium_laptop_phone_and_proctors_through_the_relay(pool: PgPool) {
         "hub": hub,
         "room": room,
         "laptopToken": laptop_token,
-        "pairingUrl": format!("{hub}/pair#{fragment}"),
+        // The media test page of the phone (`/pair` serves the product page).
+        "pairingUrl": format!("{hub}/app/phone#{fragment}"),
         "proctorTokens": proctor_tokens,
         "mediaPort": app.media_addr.expect("the relay runs in tests").port(),
     });
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
-    let child = tokio::process::Command::new("node")
-        .arg("run.mjs")
-        .current_dir(dir)
-        .env("BROWSER_TEST", cfg.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node runs (scripts/browser-deps.sh installs what the browser test needs)");
-    let out = tokio::time::timeout(Duration::from_secs(180), child.wait_with_output())
-        .await
-        .expect("the browser scenario ends within 3 minutes")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "browser scenario failed:\n{stdout}\n{stderr}"
-    );
+    browser::run_scenario("run.mjs", cfg, Duration::from_secs(180)).await;
     app.stop().await;
 }
