@@ -4,6 +4,7 @@
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod error;

@@ -2,6 +2,7 @@
 //! (`#[sqlx::test]`) and a unique Redis key prefix per test.
 
 mod auth;
+mod cluster;
 mod event_store;
 mod events;
 mod exam_day;
