@@ -6,11 +6,11 @@ use super::leases::{NodeInfo, NodeState};
 
 /// The node to make an exam's home, or `None` when no serving node is under `max_load`.
 /// `pick` returns a random index below its argument (injected, so tests are deterministic).
-pub fn choose_home<'a>(
-    nodes: &'a [NodeInfo],
+pub fn choose_home(
+    nodes: &[NodeInfo],
     max_load: u32,
     mut pick: impl FnMut(usize) -> usize,
-) -> Option<&'a NodeInfo> {
+) -> Option<&NodeInfo> {
     let open: Vec<&NodeInfo> = nodes
         .iter()
         .filter(|n| n.state == NodeState::Serving && n.load < max_load)
