@@ -22,9 +22,9 @@ pub struct Application {
     hub: crate::hub::Hub,
     /// The store work the hub asks for.
     hub_effects: tokio::sync::mpsc::UnboundedReceiver<crate::hub::Effect>,
-    /// The media relay's task and where its events go, when enabled.
+    /// The media relay's tasks and where their events go, when enabled.
     media: Option<(
-        crate::relay::MediaTask,
+        Vec<crate::relay::MediaTask>,
         tokio::sync::mpsc::UnboundedSender<crate::relay::Event>,
     )>,
     /// The relay's bound UDP address.
@@ -95,16 +95,18 @@ impl Application {
         };
         let (relay, media, media_addr) = match &config.media {
             Some(m) => {
-                let (handle, task, local) =
-                    crate::relay::bind(m.addr, &m.public_addrs, m.socket_buffer)
+                let (handle, tasks, locals) =
+                    crate::relay::bind(m.addr, &m.public_addrs, m.socket_buffer, m.tasks)
                         .await
                         .map_err(|e| Error::Config(format!("cannot bind UDP {}: {e}", m.addr)))?;
                 let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
-                tracing::info!(addr = %local, "media relay bound");
+                for local in &locals {
+                    tracing::info!(addr = %local, "media relay bound");
+                }
                 (
                     Some((handle, events_rx)),
-                    Some((task, events_tx)),
-                    Some(local),
+                    Some((tasks, events_tx)),
+                    locals.first().copied(),
                 )
             }
             None => (None, None, None),
@@ -186,8 +188,12 @@ impl Application {
             .tasks
             .spawn(crate::hub::effects::run(state.clone(), hub_effects));
         crate::jobs::sweeper::spawn(&state);
-        if let Some((task, events)) = media {
-            state.tasks.spawn(task.run(events, shutdown.clone()));
+        if let Some((tasks, events)) = media {
+            for task in tasks {
+                state
+                    .tasks
+                    .spawn(task.run(events.clone(), shutdown.clone()));
+            }
         }
         let app =
             crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();

@@ -171,6 +171,10 @@ pub struct MediaConfig {
     /// 4 MiB). The kernel caps it at `net.core.rmem_max`/`wmem_max`; the hub warns when it
     /// got less than asked.
     pub socket_buffer: usize,
+    /// Media tasks (`HUB_MEDIA_TASKS`, default 1): each owns one UDP socket (port `addr`'s
+    /// port + i) and the connections of the rooms hashed to it, so forwarding spreads over
+    /// cores; a room never spans tasks.
+    pub tasks: usize,
 }
 
 /// STUN/TURN for clients. TURN uses the REST-credential scheme of coturn's
@@ -295,6 +299,7 @@ struct FileConfig {
     media_addr: Option<String>,
     media_public_addrs: Option<Vec<String>>,
     media_socket_buffer: Option<usize>,
+    media_tasks: Option<usize>,
     stun_urls: Option<Vec<String>>,
     turn_urls: Option<Vec<String>>,
     turn_secret: Option<String>,
@@ -512,10 +517,18 @@ impl Config {
                     Some(v) => parse("HUB_MEDIA_SOCKET_BUFFER", v)?,
                     None => f.media_socket_buffer.unwrap_or(4 << 20),
                 };
+                let tasks = match env.get("HUB_MEDIA_TASKS") {
+                    Some(v) => parse("HUB_MEDIA_TASKS", v)?,
+                    None => f.media_tasks.unwrap_or(1),
+                };
+                if !(1..=64).contains(&tasks) {
+                    return Err(Error::Config("HUB_MEDIA_TASKS must be 1 to 64".into()));
+                }
                 Some(MediaConfig {
                     addr,
                     public_addrs,
                     socket_buffer,
+                    tasks,
                 })
             }
         };

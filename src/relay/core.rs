@@ -73,6 +73,19 @@ pub struct RelayStats {
     pub metered_rooms: usize,
 }
 
+impl RelayStats {
+    /// Adds another media task's counts.
+    pub fn add(&mut self, o: RelayStats) {
+        self.publishers += o.publishers;
+        self.subscribers += o.subscribers;
+        self.tracks += o.tracks;
+        self.rooms += o.rooms;
+        self.routes += o.routes;
+        self.subscriptions += o.subscriptions;
+        self.metered_rooms += o.metered_rooms;
+    }
+}
+
 /// Cumulative counters since start, for tests (the same numbers go to `metrics`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RelayCounters {
@@ -398,6 +411,11 @@ fn target_rid(rids: &[Rid], layer: Layer) -> Option<Rid> {
 }
 
 impl Relay {
+    /// The configuration it runs with.
+    pub fn config(&self) -> &RelayConfig {
+        &self.config
+    }
+
     /// An empty relay.
     pub fn new(config: RelayConfig) -> Self {
         Relay {

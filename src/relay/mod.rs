@@ -218,27 +218,54 @@ impl CloseReason {
     }
 }
 
-/// The hub's way to the media task. Cheap to clone.
+impl Command {
+    /// The room a command is about (`None` for [`Command::Stats`]).
+    fn room(&self) -> Option<Uuid> {
+        match self {
+            Command::Publish { key, .. }
+            | Command::Subscribe { key, .. }
+            | Command::Answer { key, .. }
+            | Command::Ice { key, .. }
+            | Command::Leave { key } => Some(key.room),
+            Command::Stats(_) => None,
+        }
+    }
+}
+
+/// The hub's way to the media tasks. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct RelayHandle {
-    /// The media task's mailbox.
-    tx: mpsc::Sender<Command>,
+    /// Each media task's mailbox; a room's commands always go to the same one.
+    tasks: std::sync::Arc<[mpsc::Sender<Command>]>,
 }
 
 impl RelayHandle {
+    /// The media task that holds `room`'s connections.
+    fn task_of(&self, room: Uuid) -> &mpsc::Sender<Command> {
+        let n = self.tasks.len() as u128;
+        // Room ids are random (v4): their bits spread rooms evenly.
+        &self.tasks[(room.as_u128() % n) as usize]
+    }
+
     /// Queues a command without waiting (the hub actor never awaits); `false` when the relay is
     /// overloaded or stopped.
     pub fn try_send(&self, cmd: Command) -> bool {
-        self.tx.try_send(cmd).is_ok()
+        match cmd.room() {
+            Some(room) => self.task_of(room).try_send(cmd).is_ok(),
+            None => false,
+        }
     }
 
-    /// Current counts.
+    /// Current counts, summed over the media tasks.
     pub async fn stats(&self) -> RelayStats {
-        let (tx, rx) = oneshot::channel();
-        if self.tx.send(Command::Stats(tx)).await.is_err() {
-            return RelayStats::default();
+        let mut total = RelayStats::default();
+        for task in self.tasks.iter() {
+            let (tx, rx) = oneshot::channel();
+            if task.send(Command::Stats(tx)).await.is_ok() {
+                total.add(rx.await.unwrap_or_default());
+            }
         }
-        rx.await.unwrap_or_default()
+        total
     }
 }
 
@@ -252,14 +279,50 @@ pub struct MediaTask {
     commands: mpsc::Receiver<Command>,
 }
 
-/// Binds the UDP socket with `buffer` bytes of receive and send buffer. `public` are the
-/// addresses advertised as host candidates (the bound address when empty; an unspecified IP
-/// is advertised as 127.0.0.1).
+/// Binds `tasks` media tasks, task `i` on `addr`'s port + `i` (each on a port of its own when
+/// `addr`'s port is 0), with `buffer` bytes of receive and send buffer each. `public` are the
+/// addresses advertised as host candidates, their ports offset by `i` likewise (the bound
+/// address when empty; an unspecified IP is advertised as 127.0.0.1). Returns the handle that
+/// routes each room to one task, the tasks, and their bound addresses.
 pub async fn bind(
     addr: SocketAddr,
     public: &[SocketAddr],
     buffer: usize,
-) -> std::io::Result<(RelayHandle, MediaTask, SocketAddr)> {
+    tasks: usize,
+) -> std::io::Result<(RelayHandle, Vec<MediaTask>, Vec<SocketAddr>)> {
+    let mut senders = Vec::with_capacity(tasks);
+    let mut bound = Vec::with_capacity(tasks);
+    let mut locals = Vec::with_capacity(tasks);
+    for i in 0..tasks.max(1) {
+        let offset = u16::try_from(i).unwrap_or(u16::MAX);
+        let shift = |a: SocketAddr| {
+            if a.port() == 0 {
+                a
+            } else {
+                SocketAddr::new(a.ip(), a.port().saturating_add(offset))
+            }
+        };
+        let public: Vec<SocketAddr> = public.iter().map(|a| shift(*a)).collect();
+        let (tx, task, local) = bind_one(shift(addr), &public, buffer)?;
+        senders.push(tx);
+        bound.push(task);
+        locals.push(local);
+    }
+    Ok((
+        RelayHandle {
+            tasks: senders.into(),
+        },
+        bound,
+        locals,
+    ))
+}
+
+/// One media task on its own socket.
+fn bind_one(
+    addr: SocketAddr,
+    public: &[SocketAddr],
+    buffer: usize,
+) -> std::io::Result<(mpsc::Sender<Command>, MediaTask, SocketAddr)> {
     let socket = udp_socket(addr, buffer)?;
     let local = socket.local_addr()?;
     let mut candidates: Vec<SocketAddr> = public
@@ -290,7 +353,7 @@ pub async fn bind(
     });
     let (tx, commands) = mpsc::channel(4096);
     Ok((
-        RelayHandle { tx },
+        tx,
         MediaTask {
             socket,
             relay,
@@ -395,7 +458,8 @@ impl MediaTask {
                 () = tokio::time::sleep_until(deadline) => relay.timeout(std::time::Instant::now()),
                 _ = drops_check.tick() => {
                     if let Some(d) = socket_drops(port) {
-                        metrics::counter!("relay_socket_drops_total").absolute(d);
+                        metrics::counter!("relay_socket_drops_total", "port" => port.to_string())
+                            .absolute(d);
                     }
                 }
             }

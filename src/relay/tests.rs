@@ -582,11 +582,11 @@ fn socket_drops_are_read_from_the_kernel_table_by_port() {
 #[tokio::test]
 async fn the_media_socket_gets_the_buffer_asked_for() {
     let asked = 1 << 20;
-    let (_handle, task, local) = super::bind("127.0.0.1:0".parse().unwrap(), &[], asked)
+    let (_handle, tasks, local) = super::bind("127.0.0.1:0".parse().unwrap(), &[], asked, 1)
         .await
         .unwrap();
-    assert_ne!(local.port(), 0);
-    let sock = socket2::SockRef::from(&task.socket);
+    assert_ne!(local[0].port(), 0);
+    let sock = socket2::SockRef::from(&tasks[0].socket);
     // The kernel grants at most its maximum, and reports twice what it granted.
     let max = |f: &str| -> usize {
         std::fs::read_to_string(f)
@@ -639,4 +639,36 @@ fn a_paused_layer_moves_its_subscribers_to_one_that_flows_and_back() {
     let low_got = &net.clients[low].got;
     assert!(low_got.iter().all(|g| g.marker == LOW));
     assert!(low_got.len() >= 235, "{} of 240 frames", low_got.len());
+}
+
+#[tokio::test]
+async fn media_tasks_get_consecutive_ports_and_each_room_one_task() {
+    // Find a free pair of ports, then bind two tasks from the first.
+    let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let base = probe.local_addr().unwrap().port();
+    drop(probe);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{base}").parse().unwrap();
+    let public: std::net::SocketAddr = format!("192.0.2.7:{base}").parse().unwrap();
+    let Ok((handle, tasks, local)) = super::bind(addr, &[public], 1 << 16, 2).await else {
+        return; // the next port was taken meanwhile: nothing to learn from this run
+    };
+    assert_eq!(tasks.len(), 2);
+    assert_eq!(
+        local.iter().map(|a| a.port()).collect::<Vec<_>>(),
+        vec![base, base + 1]
+    );
+    assert_eq!(
+        tasks[1].relay.config().candidates,
+        vec![format!("192.0.2.7:{}", base + 1).parse().unwrap()]
+    );
+    // Every command of a room goes to the same task, and rooms spread over both.
+    let mut used = std::collections::HashSet::new();
+    for _ in 0..64 {
+        let room = uuid::Uuid::new_v4();
+        let a = handle.task_of(room) as *const _;
+        let b = handle.task_of(room) as *const _;
+        assert_eq!(a, b);
+        used.insert(a);
+    }
+    assert_eq!(used.len(), 2);
 }

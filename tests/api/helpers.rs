@@ -51,6 +51,7 @@ pub fn test_config() -> Config {
         addr: "127.0.0.1:0".parse().unwrap(),
         public_addrs: vec![],
         socket_buffer: 1 << 20,
+        tasks: 1,
     });
     c
 }

@@ -231,3 +231,123 @@ async fn candidate_vp8_reaches_two_proctors_through_the_relay(pool: PgPool) {
     assert_no_leaks(&app).await;
     app.stop().await;
 }
+
+/// A candidate in `room` publishing one VP8 camera track through the relay: its socket, peer,
+/// track and SSRC.
+async fn publisher_in(
+    app: &crate::helpers::TestApp,
+    token: &str,
+    room: uuid::Uuid,
+    ssrc: u32,
+) -> (
+    Ws,
+    Peer,
+    Arc<webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP>,
+) {
+    let (mut ws, _) = authed(app, token).await;
+    send(&mut ws, json!({"type": "join", "roomId": room})).await;
+    recv_type(&mut ws, "joined").await;
+    let peer = Peer::new(Arc::new(Ignore)).await.unwrap();
+    let track = camera_track(format!("laptop-{ssrc}"), ssrc);
+    peer.add_track(track.clone()).await.unwrap();
+    let sdp = peer.offer().await.unwrap();
+    send(
+        &mut ws,
+        json!({"type": "signal", "roomId": room, "to": "hub",
+        "data": {"kind": "offer", "sdp": sdp, "tracks": {"0": "camera"}}}),
+    )
+    .await;
+    let answer = hub_signal(&mut ws, "answer").await;
+    peer.accept_answer(answer["data"]["sdp"].as_str().unwrap().into())
+        .await
+        .unwrap();
+    (ws, peer, track)
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn rooms_on_two_media_tasks_both_reach_a_proctor(pool: PgPool) {
+    let app = crate::helpers::spawn_app_with(pool, |c| {
+        if let Some(m) = c.media.as_mut() {
+            m.tasks = 2;
+        }
+    })
+    .await;
+    // Two sessions whose rooms hash to different media tasks (room id mod 2).
+    let mut rooms = Vec::new();
+    let mut tokens = Vec::new();
+    for parity in [0u128, 1] {
+        let (token, session, _, _) = new_session(&app).await;
+        let room = loop {
+            let r = uuid::Uuid::new_v4();
+            if r.as_u128() % 2 == parity {
+                break r;
+            }
+        };
+        sqlx::query("UPDATE sessions SET webrtc_room_id = $2 WHERE id = $1")
+            .bind(session)
+            .bind(room)
+            .execute(&app.state.db)
+            .await
+            .unwrap();
+        rooms.push(room);
+        tokens.push(token);
+    }
+    let (_, proctor_token) = app.user_with_token(UserRole::Admin).await;
+    let (mut proctor, _) = authed(&app, &proctor_token).await;
+    let mut subscribers = Vec::new();
+    for room in &rooms {
+        send(&mut proctor, json!({"type": "join", "roomId": room})).await;
+        recv_type(&mut proctor, "joined").await;
+        send(&mut proctor, json!({"type": "subscribe", "roomId": room})).await;
+        subscribers.push(proctor_peer().await);
+    }
+    let mut publishers = Vec::new();
+    for (i, (token, room)) in tokens.iter().zip(&rooms).enumerate() {
+        publishers.push(publisher_in(&app, token, *room, 0x1000 + i as u32).await);
+    }
+    // The proctor answers each room's offer on that room's own peer connection.
+    for _ in 0..2 {
+        let offer = hub_signal(&mut proctor, "offer").await;
+        let i = rooms
+            .iter()
+            .position(|r| offer["roomId"] == json!(r))
+            .unwrap();
+        let sdp = subscribers[i]
+            .0
+            .answer(offer["data"]["sdp"].as_str().unwrap().into())
+            .await
+            .unwrap();
+        send(
+            &mut proctor,
+            json!({"type": "signal", "roomId": rooms[i], "to": "hub",
+            "data": {"kind": "answer", "sdp": sdp}}),
+        )
+        .await;
+    }
+    for (_, peer, _) in &publishers {
+        tokio::time::timeout(WAIT, peer.connected())
+            .await
+            .expect("publishers connect in time")
+            .expect("publishers connect");
+    }
+    let mut n = 0u32;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while subscribers
+        .iter()
+        .any(|(_, got)| got.load(Ordering::Relaxed) < 30)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not every room's media arrived"
+        );
+        for (i, (_, _, track)) in publishers.iter().enumerate() {
+            let packet = vp8_packet(0x1000 + i as u32, u64::from(n), n * 3000, vp8_payload(n));
+            track.write_rtp(packet).await.unwrap();
+        }
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(33)).await;
+    }
+    let stats = app.state.hub.stats().await.relay;
+    assert_eq!((stats.publishers, stats.rooms), (2, 2), "{stats:?}");
+    app.stop().await;
+}
