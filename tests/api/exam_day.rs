@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::helpers::{assert_error, published_exam, spawn_app, spawn_app_with};
+use crate::helpers::{
+    assert_error, published_exam, spawn_app, spawn_app_with, ExamFixture, TestApp,
+};
 use crate::ws::{authed, closed_with, recv_type, send};
 
 #[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
@@ -27,12 +29,8 @@ async fn answers_sent_in_the_grace_are_stored_and_scored_with_the_sweeper_runnin
         Duration::from_secs(5)
     );
     let fx = published_exam(&app).await;
-    let s = fx.start(&app, &fx.candidate).await;
+    let (s, mut laptop) = started_with_laptop(&app, &fx).await;
     let id: Uuid = s["id"].as_str().unwrap().parse().unwrap();
-    let room = s["webrtcRoomId"].as_str().unwrap().to_string();
-    let (mut laptop, _) = authed(&app, &fx.candidate).await;
-    send(&mut laptop, json!({"type": "join", "roomId": room})).await;
-    recv_type(&mut laptop, "joined").await;
 
     // The exam's end is two seconds away.
     let expires_at: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
@@ -128,13 +126,9 @@ async fn a_manual_submit_ends_at_once_even_inside_the_grace(pool: PgPool) {
 async fn extended_time_reaches_the_devices_and_the_watchers(pool: PgPool) {
     let app = spawn_app(pool).await;
     let fx = published_exam(&app).await;
-    let s = fx.start(&app, &fx.candidate).await;
+    let (s, mut laptop) = started_with_laptop(&app, &fx).await;
     let id = s["id"].as_str().unwrap().to_string();
-    let room = s["webrtcRoomId"].as_str().unwrap().to_string();
     let before: chrono::DateTime<chrono::Utc> = s["expiresAt"].as_str().unwrap().parse().unwrap();
-    let (mut laptop, _) = authed(&app, &fx.candidate).await;
-    send(&mut laptop, json!({"type": "join", "roomId": room})).await;
-    recv_type(&mut laptop, "joined").await;
     let (mut proctor, _) = authed(&app, &fx.admin).await;
     send(&mut proctor, json!({"type": "watch", "examId": fx.exam_id})).await;
     recv_type(&mut proctor, "session-snapshot").await;
@@ -348,12 +342,8 @@ async fn a_phone_stays_paired_for_the_whole_session(pool: PgPool) {
 async fn a_phone_rejected_by_the_laptop_loses_its_credential(pool: PgPool) {
     let app = spawn_app(pool).await;
     let fx = published_exam(&app).await;
-    let s = fx.start(&app, &fx.candidate).await;
+    let (s, mut laptop) = started_with_laptop(&app, &fx).await;
     let id = s["id"].as_str().unwrap().to_string();
-    let room = s["webrtcRoomId"].as_str().unwrap().to_string();
-    let (mut laptop, _) = authed(&app, &fx.candidate).await;
-    send(&mut laptop, json!({"type": "join", "roomId": room})).await;
-    recv_type(&mut laptop, "joined").await;
     let claimed = crate::ws::pair_phone(&app, &fx.candidate, id.parse().unwrap(), "phone-9").await;
     recv_type(&mut laptop, "pairing-claimed").await;
     send(&mut laptop, json!({"type": "pairing-reject"})).await;
@@ -425,6 +415,19 @@ async fn pages_carry_strict_security_headers(pool: PgPool) {
         .unwrap();
     assert_error(r, StatusCode::NOT_FOUND, "NOT_FOUND").await;
     app.stop().await;
+}
+
+/// The fixture candidate's started session and its laptop's socket, in the session's room.
+async fn started_with_laptop(app: &TestApp, fx: &ExamFixture) -> (Value, crate::ws::Ws) {
+    let s = fx.start(app, &fx.candidate).await;
+    let (mut laptop, _) = authed(app, &fx.candidate).await;
+    send(
+        &mut laptop,
+        json!({"type": "join", "roomId": s["webrtcRoomId"]}),
+    )
+    .await;
+    recv_type(&mut laptop, "joined").await;
+    (s, laptop)
 }
 
 /// The next message of `kind` within `wait` (for waits longer than the helpers' default).

@@ -80,24 +80,8 @@ async fn candidate_vp8_reaches_two_proctors_through_the_relay(pool: PgPool) {
     }
 
     // The candidate publishes one VP8 track.
-    let (mut laptop, _) = authed(&app, &candidate_token).await;
-    send(&mut laptop, json!({"type": "join", "roomId": room})).await;
-    recv_type(&mut laptop, "joined").await;
-    let cand = Peer::new(Arc::new(Ignore)).await.unwrap();
     let ssrc = 0x1234_5678;
-    let track = camera_track("laptop".into(), ssrc);
-    cand.add_track(track.clone()).await.unwrap();
-    let sdp = cand.offer().await.unwrap();
-    send(
-        &mut laptop,
-        json!({"type": "signal", "roomId": room, "to": "hub",
-        "data": {"kind": "offer", "sdp": sdp, "tracks": {"0": "camera"}}}),
-    )
-    .await;
-    let answer = hub_signal(&mut laptop, "answer").await;
-    cand.accept_answer(answer["data"]["sdp"].as_str().unwrap().into())
-        .await
-        .unwrap();
+    let (laptop, cand, track) = publisher_in(&app, &candidate_token, room, ssrc).await;
 
     // Each proctor answers the relay's offer, which names the track's source and publisher.
     for (ws, (c, _)) in &mut proctors {
@@ -248,7 +232,7 @@ async fn publisher_in(
     send(&mut ws, json!({"type": "join", "roomId": room})).await;
     recv_type(&mut ws, "joined").await;
     let peer = Peer::new(Arc::new(Ignore)).await.unwrap();
-    let track = camera_track(format!("laptop-{ssrc}"), ssrc);
+    let track = camera_track(format!("laptop-{ssrc:x}"), ssrc);
     peer.add_track(track.clone()).await.unwrap();
     let sdp = peer.offer().await.unwrap();
     send(

@@ -36,6 +36,18 @@ fn max_seq(msgs: &[Value]) -> u64 {
         .unwrap_or(0)
 }
 
+/// A candidate's laptop and a proctor in `room`: (laptop, its `authed`, proctor).
+async fn laptop_and_proctor(app: &TestApp, token: &str, room: uuid::Uuid) -> (Ws, Value, Ws) {
+    let (_, proctor_token) = app.user_with_token(UserRole::Proctor).await;
+    let (mut laptop, hello) = authed(app, token).await;
+    send(&mut laptop, json!({"type": "join", "roomId": room})).await;
+    recv_type(&mut laptop, "joined").await;
+    let (mut proctor, _) = authed(app, &proctor_token).await;
+    send(&mut proctor, json!({"type": "join", "roomId": room})).await;
+    recv_type(&mut proctor, "joined").await;
+    (laptop, hello, proctor)
+}
+
 async fn auth_resuming(
     app: &TestApp,
     token: &str,
@@ -57,17 +69,11 @@ async fn auth_resuming(
 async fn a_dropped_laptop_resumes_as_the_same_peer_with_what_it_missed(pool: PgPool) {
     let app = app_with_window(pool, Duration::from_secs(30)).await;
     let (token, session, room, _) = new_session(&app).await;
-    let (_, proctor_token) = app.user_with_token(UserRole::Proctor).await;
-    let (mut laptop, hello) = authed(&app, &token).await;
+    let (mut laptop, hello, mut proctor) = laptop_and_proctor(&app, &token, room).await;
     assert_eq!(hello["resumed"], false);
     assert_eq!(hello["resumeWindowMs"], 30_000);
     let resume_token = hello["resumeToken"].as_str().unwrap().to_string();
     let laptop_peer = hello["peerId"].as_str().unwrap().to_string();
-    send(&mut laptop, json!({"type": "join", "roomId": room})).await;
-    recv_type(&mut laptop, "joined").await;
-    let (mut proctor, _) = authed(&app, &proctor_token).await;
-    send(&mut proctor, json!({"type": "join", "roomId": room})).await;
-    recv_type(&mut proctor, "joined").await;
     let seen = drain(&mut laptop, Duration::from_millis(300)).await;
     let joined = seen
         .iter()
@@ -124,14 +130,8 @@ async fn a_dropped_laptop_resumes_as_the_same_peer_with_what_it_missed(pool: PgP
 async fn after_the_window_the_peer_is_gone_and_a_resume_starts_afresh(pool: PgPool) {
     let app = app_with_window(pool, Duration::from_secs(1)).await;
     let (token, _, room, _) = new_session(&app).await;
-    let (_, proctor_token) = app.user_with_token(UserRole::Proctor).await;
-    let (mut laptop, hello) = authed(&app, &token).await;
+    let (laptop, hello, mut proctor) = laptop_and_proctor(&app, &token, room).await;
     let resume_token = hello["resumeToken"].as_str().unwrap().to_string();
-    send(&mut laptop, json!({"type": "join", "roomId": room})).await;
-    recv_type(&mut laptop, "joined").await;
-    let (mut proctor, _) = authed(&app, &proctor_token).await;
-    send(&mut proctor, json!({"type": "join", "roomId": room})).await;
-    recv_type(&mut proctor, "joined").await;
     drop(laptop);
     let left = tokio::time::timeout(Duration::from_secs(4), recv_type(&mut proctor, "peer-left"))
         .await
@@ -148,14 +148,8 @@ async fn a_goodbye_is_final_and_a_token_is_only_its_owners(pool: PgPool) {
     let app = app_with_window(pool, Duration::from_secs(30)).await;
     let (token, _, room, _) = new_session(&app).await;
     let (other, _, _, _) = new_session(&app).await;
-    let (_, proctor_token) = app.user_with_token(UserRole::Proctor).await;
-    let (mut laptop, hello) = authed(&app, &token).await;
+    let (mut laptop, hello, mut proctor) = laptop_and_proctor(&app, &token, room).await;
     let resume_token = hello["resumeToken"].as_str().unwrap().to_string();
-    send(&mut laptop, json!({"type": "join", "roomId": room})).await;
-    recv_type(&mut laptop, "joined").await;
-    let (mut proctor, _) = authed(&app, &proctor_token).await;
-    send(&mut proctor, json!({"type": "join", "roomId": room})).await;
-    recv_type(&mut proctor, "joined").await;
 
     // Another user cannot take the connection over with its token.
     let (_, stolen) = auth_resuming(&app, &other, &resume_token, 0).await;
