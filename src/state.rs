@@ -44,6 +44,16 @@ pub enum HubSignal {
         /// Why, for the devices (e.g. "submitted", "time is up", the proctor's reason).
         reason: String,
     },
+    /// A session started: the exam's watchers get a `session-update` at once (with the
+    /// candidate), so a new tile appears before the laptop's first heartbeat.
+    SessionStarted {
+        /// The session.
+        session_id: Uuid,
+        /// Its exam.
+        exam_id: Uuid,
+        /// Who sits it.
+        candidate_id: Uuid,
+    },
     /// A session changed in a way watchers should see (time extended, review decided, score).
     SessionChanged {
         /// The session.

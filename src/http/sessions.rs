@@ -57,6 +57,22 @@ pub struct SessionBody {
     webrtc_room_id: Uuid,
     questions: Vec<CandidateQuestion>,
     answers: HashMap<Uuid, SavedAnswer>,
+    /// Staff only: the points each graded answer got (MCQ scored at the end, the others by a
+    /// grader), by question id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grades: Option<HashMap<Uuid, Grade>>,
+}
+
+/// A graded answer, as staff read it.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+struct Grade {
+    #[serde(skip)]
+    question_id: Uuid,
+    points: f64,
+    graded_at: DateTime<Utc>,
+    /// `null` for the automatic MCQ scoring.
+    graded_by: Option<Uuid>,
 }
 
 /// Builds the body: the questions in the session's fixed order, keys stripped, and the saved
@@ -91,6 +107,7 @@ async fn session_body(state: &AppState, s: SessionRow) -> Result<SessionBody, Er
         webrtc_room_id: s.webrtc_room_id,
         questions,
         answers,
+        grades: None,
     })
 }
 
@@ -234,6 +251,11 @@ async fn start(
         Some(s) => {
             tracing::info!(session_id = %s.id, "session started");
             remember(&state, &s);
+            state.signal(crate::state::HubSignal::SessionStarted {
+                session_id: s.id,
+                exam_id: s.exam_id,
+                candidate_id: s.candidate_id,
+            });
             metrics::counter!("hub_sessions_started_total").increment(1);
             Ok((StatusCode::CREATED, Json(session_body(&state, s).await?)))
         }
@@ -350,7 +372,18 @@ async fn show(
     Path(id): Path<Uuid>,
 ) -> Result<Json<SessionBody>, Error> {
     let s = visible_session(&state, &caller, id).await?;
-    Ok(Json(session_body(&state, s).await?))
+    let mut body = session_body(&state, s).await?;
+    if caller.role.is_staff() {
+        let grades: Vec<Grade> = sqlx::query_as(
+            "SELECT question_id, points::float8 AS points, graded_at, graded_by FROM answers
+              WHERE session_id = $1 AND graded_at IS NOT NULL AND points IS NOT NULL",
+        )
+        .bind(id)
+        .fetch_all(&state.db)
+        .await?;
+        body.grades = Some(grades.into_iter().map(|g| (g.question_id, g)).collect());
+    }
+    Ok(Json(body))
 }
 
 #[derive(Deserialize)]

@@ -1283,6 +1283,22 @@ impl Hub {
                     flagged: None,
                 });
             }
+            HubSignal::SessionStarted {
+                session_id,
+                exam_id,
+                candidate_id,
+            } => {
+                // Kept only while someone watches the exam (as every view is).
+                if self.watchers.contains_key(&exam_id) {
+                    let (_, view) = self
+                        .views
+                        .entry(session_id)
+                        .or_insert_with(|| (exam_id, default_view(session_id)));
+                    view.candidate_id = Some(candidate_id.into());
+                    let frame = encode(&ServerMessage::SessionUpdate(view.clone()));
+                    self.to_watchers(exam_id, frame);
+                }
+            }
             HubSignal::SessionChanged {
                 session_id,
                 exam_id,

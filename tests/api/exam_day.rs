@@ -158,6 +158,22 @@ async fn extended_time_reaches_the_devices_and_the_watchers(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn a_starting_session_appears_on_the_grid_before_any_device_connects(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let fx = published_exam(&app).await;
+    let (mut proctor, _) = authed(&app, &fx.admin).await;
+    send(&mut proctor, json!({"type": "watch", "examId": fx.exam_id})).await;
+    let snapshot = recv_type(&mut proctor, "session-snapshot").await;
+    assert_eq!(snapshot["sessions"], json!([]));
+    let s = fx.start(&app, &fx.candidate).await;
+    let update = recv_type(&mut proctor, "session-update").await;
+    assert_eq!(update["sessionId"], s["id"]);
+    assert_eq!(update["candidateId"], fx.candidate_id.to_string());
+    assert_eq!(update["status"], "STARTED");
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
 async fn a_second_machine_cannot_take_over_an_exam_unless_staff_allow_it(pool: PgPool) {
     let app = spawn_app(pool).await;
     let fx = published_exam(&app).await;

@@ -473,6 +473,26 @@ async fn grading_arithmetic(pool: PgPool) {
         .unwrap();
     assert_eq!(sc["finalScore"], 9.5);
     assert!(sc["gradedAt"].is_string());
+    // Staff read each grade back with the session; the candidate does not.
+    let staff_view: Value = app
+        .get(&format!("/sessions/{id}"), Some(&proctor))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(staff_view["grades"][fx.coding.to_string()]["points"], 4.5);
+    assert_eq!(
+        staff_view["grades"][fx.subjective.to_string()]["points"],
+        0.0
+    );
+    assert!(staff_view["grades"][fx.coding.to_string()]["gradedBy"].is_string());
+    let own_view: Value = app
+        .get(&format!("/sessions/{id}"), Some(&fx.candidate))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(own_view.get("grades").is_none(), "{own_view}");
     // Re-grading replaces and is audited.
     let sc: Value = app
         .put(
