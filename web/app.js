@@ -2,10 +2,17 @@
 /**
  * The app at /app: one page, hash routes, one view at a time.
  *
- *   #/login            log in (every role)
- *   #/exams            a candidate's exams, or the exams a proctor/admin can see
- *   #/exam/<examId>    a candidate takes (starts or resumes) an exam
+ *   #/login              log in (every role)
+ *   #/exams              a candidate's exams, or the exams a proctor/admin can see
+ *   #/check/<examId>     a candidate's system check before an exam      (view-check.js)
+ *   #/exam/<examId>      a candidate takes (starts or resumes) an exam
+ *   #/grid/<examId>      staff: the live grid of an exam's sessions   (view-grid.js)
+ *   #/session/<id>       staff: one session, full view and actions    (view-session.js)
+ *   #/review/<examId>    staff: the review queue, grading, decisions  (view-review.js)
+ *   #/admin[/<what>]     admins: users, exams, questions, assignments (view-admin.js)
  *
+ * Staff and admin views are loaded on first use (dynamic import), so a candidate's page loads
+ * none of them.
  * A view is a function that renders into <main> and may return a cleanup function (sockets,
  * timers), which runs before the next view renders.
  */
@@ -18,6 +25,13 @@ import { staffView } from "./view-staff.js";
 
 /** @typedef {{client: HubClient, go: (hash: string) => void, arg: string}} ViewContext */
 /** @typedef {(ctx: ViewContext) => (void | (() => void) | Promise<void | (() => void)>)} View */
+
+/** @type {Record<string, () => Promise<View>>} */
+const STAFF_VIEWS = {
+  grid: async () => (await import("./view-grid.js")).gridView,
+  session: async () => (await import("./view-session.js")).sessionView,
+  review: async () => (await import("./view-review.js")).reviewView,
+};
 
 const client = new HubClient();
 /** @type {(() => void) | null} */
@@ -49,8 +63,14 @@ async function route() {
     view = (ctx) => loginView(ctx, next);
   } else if (name === "exam" && arg && user.role === "CANDIDATE") {
     view = examView;
+  } else if (name === "check" && arg && user.role === "CANDIDATE") {
+    view = (await import("./view-check.js")).checkView;
   } else if (name === "exams") {
     view = user.role === "CANDIDATE" ? myExamsView : staffView;
+  } else if (STAFF_VIEWS[name] && user.role !== "CANDIDATE") {
+    view = await STAFF_VIEWS[name]();
+  } else if (name === "admin" && user.role === "ADMIN") {
+    view = (await import("./view-admin.js")).adminView;
   } else {
     go("#/exams");
     return;

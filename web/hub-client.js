@@ -63,6 +63,8 @@
  * @property {string} webrtcRoomId
  * @property {Question[]} questions in this session's order
  * @property {Record<string, SavedAnswer>} answers by question id
+ * @property {Record<string, {points: number, gradedAt: string, gradedBy: string | null}>} [grades]
+ *   staff only: every graded answer by question id (`gradedBy` null for automatic MCQ scoring)
  */
 /**
  * @typedef {object} MyExam One entry of `GET /me/exams`.
@@ -106,7 +108,7 @@
 /** @typedef {{urls: string[], username?: string, credential?: string}} IceServer */
 
 /**
- * @typedef {{type: "auth", token: string}
+ * @typedef {{type: "auth", token: string, resume?: {token: string, lastSeq: number}}
  *   | {type: "join", roomId: string}
  *   | {type: "leave", roomId: string}
  *   | {type: "signal", roomId: string, to: string, data: SignalData}
@@ -120,7 +122,19 @@
  * } ClientMessage
  */
 
-/** @typedef {{type: "authed", peerId: string, role: Role, serverNow: string, heartbeatIntervalMs: number}} AuthedMessage */
+/**
+ * @typedef {object} AuthedMessage The reply to `auth`. The resume fields are absent when the
+ *   hub has resuming turned off (`HUB_WS_RESUME_WINDOW_SECS=0`).
+ * @property {"authed"} type
+ * @property {string} peerId
+ * @property {Role} role
+ * @property {string} serverNow
+ * @property {number} heartbeatIntervalMs
+ * @property {string} [resumeToken] offer it in the next `auth` to continue this connection
+ * @property {number} [resumeWindowMs] how long after a drop the hub keeps the connection
+ * @property {boolean} [resumed] true: this socket continues the old connection (same peer,
+ *   rooms kept, the missed messages follow); false: a new connection (join the rooms again)
+ */
 /** @typedef {{type: "joined", roomId: string, peers: {peerId: string, role: Role, userId: string}[], iceServers: IceServer[]}} JoinedMessage */
 /** @typedef {{type: "peer-joined", roomId: string, peerId: string, role: Role, userId: string}} PeerJoinedMessage */
 /** @typedef {{type: "peer-left", roomId: string, peerId: string}} PeerLeftMessage */
@@ -152,6 +166,11 @@
  *   | SessionSnapshotMessage} ServerMessage
  */
 /** @typedef {{[K in ServerMessage["type"]]: Extract<ServerMessage, {type: K}>}} ServerMessageMap */
+/**
+ * Every message the hub pushes (not the replies to this socket's own requests) carries `seq`,
+ * increasing by 1 per connection from 1: what a resume counts from.
+ * @typedef {{seq?: number}} Sequenced
+ */
 
 // ---------------------------------------------------------------------------------------------
 // Small shared pieces
@@ -710,12 +729,15 @@ export class HubClient extends Emitter {
  */
 /**
  * @typedef {ServerMessageMap & {
- *   state: {state: SocketState, attempt: number, retryInMs?: number, closeCode?: number},
+ *   state: {state: SocketState, attempt: number, retryInMs?: number, closeCode?: number, resumed?: boolean},
  *   stopped: {reason: StopReason, code: number},
  *   message: ServerMessage,
  *   "events-pending": {pending: number},
  * }} HubSocketEvents
  */
+
+/** The close code a client sends on a socket it will resume (the hub keeps the connection). */
+const RECONNECTING = 4000;
 
 /** Close codes after which reconnecting is pointless, and what they mean. */
 const STOP_CODES = /** @type {Record<number, StopReason>} */ ({
@@ -727,6 +749,18 @@ const STOP_CODES = /** @type {Record<number, StopReason>} */ ({
 });
 
 /**
+ * What the socket needs from the login: the hub's address, a usable access token, a new one
+ * after a 4500, and the server clock to feed. A {@link HubClient} is one; the phone page
+ * (web/pair.js) brings its own, renewed from its device token.
+ * @typedef {object} SocketAuth
+ * @property {string} baseUrl
+ * @property {ServerClock} clock
+ * @property {() => Promise<string>} accessToken
+ * @property {() => Promise<unknown>} refresh rejects with an {@link ApiError} 401/410 when
+ *   only a new login (or pairing) can help
+ */
+
+/**
  * The hub's WebSocket with the exam-day behaviour of the contract:
  * - `auth` is the first frame; `authed` gives the heartbeat interval and a clock sample.
  * - Heartbeats every `heartbeatIntervalMs`; each `heartbeat-ack` is a clock sample. No frame
@@ -736,14 +770,19 @@ const STOP_CODES = /** @type {Record<number, StopReason>} */ ({
  * - Reconnect with {@link backoffDelay} on drops (network, 4001 going away, 1013 try later,
  *   4013 rate limited, …), at once when the browser says it is back `online`; on 4500 refresh
  *   the token first; stop on 4503/4504 (and on codes that retrying cannot fix).
- * - Rooms joined are joined again after every reconnect.
+ * - Rooms joined are joined again after every reconnect that is not a resume.
+ * - Resume (CONTRACT, "Resuming a dropped socket"): a reconnect offers the last `resumeToken`
+ *   and the highest `seq` processed. `resumed: true` continues the same peer with its rooms (no
+ *   rejoin) and the hub replays what was missed; `resumed: false` is a new connection: the rooms
+ *   are joined again and `seq` counts from 1 again. A pushed message whose `seq` is not above
+ *   the last one processed was handled already and is not emitted again.
  * - Proctoring events are kept until their `event-ack` and resent after a reconnect (and after
  *   10 s without an ack); the hub dedupes by `eventId`, so a resend is always safe.
  * @extends {Emitter<HubSocketEvents>}
  */
 export class HubSocket extends Emitter {
   /**
-   * @param {HubClient} client
+   * @param {SocketAuth} client usually the page's {@link HubClient}
    * @param {object} [options]
    * @param {string} [options.url] default: this page's origin + /ws
    * @param {typeof WebSocket} [options.WebSocket]
@@ -782,6 +821,16 @@ export class HubSocket extends Emitter {
     this.authed = null;
     /** @type {number | undefined} when the last `auth` left (monotonic): a clock sample */
     this.authSentAt = undefined;
+    /** @type {{token: string, windowMs: number} | null} how to resume the last connection */
+    this.resume = null;
+    /** whether the last `auth` offered a resume (only then can `resumed: true` be believed) */
+    this.resumeOffered = false;
+    /** the highest pushed `seq` processed on the current connection (0: none yet) */
+    this.lastSeq = 0;
+    /** @type {Set<string>} rooms whose `joined` came on the current connection (kept by a resume) */
+    this.serverRooms = new Set();
+    /** @type {Set<string>} rooms left while down: a resumed connection still holds them */
+    this.leftWhileDown = new Set();
     /** @type {Record<string, unknown>} */
     this.timer = {};
     this.onOnline = () => {
@@ -815,9 +864,10 @@ export class HubSocket extends Emitter {
     return true;
   }
 
-  /** @param {string} roomId joined now if open, and after every reconnect */
+  /** @param {string} roomId joined now if open, and after every reconnect that is not a resume */
   join(roomId) {
     this.rooms.add(roomId);
+    this.leftWhileDown.delete(roomId);
     this.send({ type: "join", roomId });
   }
 
@@ -825,7 +875,8 @@ export class HubSocket extends Emitter {
   leave(roomId) {
     this.rooms.delete(roomId);
     this.joinedRooms.delete(roomId);
-    this.send({ type: "leave", roomId });
+    this.serverRooms.delete(roomId);
+    if (!this.send({ type: "leave", roomId })) this.leftWhileDown.add(roomId);
   }
 
   /** Laptop: reject the phone that just paired (it is closed with 4503). */
@@ -878,7 +929,14 @@ export class HubSocket extends Emitter {
         const token = await this.client.accessToken();
         if (this.ws !== ws) return;
         this.authSentAt = this.client.clock.monotonic();
-        ws.send(JSON.stringify({ type: "auth", token }));
+        /** @type {ClientMessage} */
+        const auth = { type: "auth", token };
+        // Always offer the resume we hold, even long after the drop: only the hub knows when
+        // it noticed the drop (a silent one can take it a ping timeout), and a stale offer
+        // just gets `resumed: false`.
+        this.resumeOffered = !!this.resume;
+        if (this.resume) auth.resume = { token: this.resume.token, lastSeq: this.lastSeq };
+        ws.send(JSON.stringify(auth));
       } catch (e) {
         if (this.ws !== ws) return;
         if (e instanceof ApiError && e.status === 401) this.halt("unauthenticated", 4500);
@@ -911,20 +969,42 @@ export class HubSocket extends Emitter {
     }
     const now = this.client.clock.monotonic();
     this.lastFrameAt = now;
+    // After a resume the hub replays what this socket missed; anything at or below the last
+    // seq processed was handled before the drop and must not reach the page twice.
+    const seq = /** @type {Sequenced} */ (msg).seq;
+    if (typeof seq === "number") {
+      if (seq <= this.lastSeq) return;
+      this.lastSeq = seq;
+    }
     switch (msg.type) {
-      case "authed":
+      case "authed": {
+        const resumed = this.resumeOffered && msg.resumed === true;
         this.authed = msg;
+        this.resume = msg.resumeToken ? { token: msg.resumeToken, windowMs: msg.resumeWindowMs ?? 0 } : null;
         this.client.clock.sample(msg.serverNow, this.authSentAt ?? now, now);
         this.attempt = 0;
         this.clearTimer("auth");
         this.heartbeatMs = msg.heartbeatIntervalMs || 10_000;
         this.heartbeatsSent = [];
-        this.setState("open");
-        for (const room of this.rooms) this.send({ type: "join", roomId: room });
+        if (!resumed) {
+          // A new connection: its pushes number from 1, and it is in no room yet.
+          this.lastSeq = 0;
+          this.serverRooms.clear();
+          this.leftWhileDown.clear();
+        }
+        this.setState("open", { resumed });
+        // A resumed connection kept its rooms: join only those asked for while down.
+        for (const room of this.rooms) {
+          if (!resumed || !this.serverRooms.has(room)) this.send({ type: "join", roomId: room });
+        }
+        for (const room of this.leftWhileDown) this.send({ type: "leave", roomId: room });
+        this.leftWhileDown.clear();
+        // Acks may have been lost with the old socket, resumed or not: the hub dedupes by eventId.
         for (const pending of this.events.values()) pending.sentAt = 0; // resend all now
         this.flushEvents();
         this.heartbeat();
         break;
+      }
       case "heartbeat-ack": {
         const sentAt = this.heartbeatsSent.shift();
         if (sentAt !== undefined) this.client.clock.sample(msg.serverNow, sentAt, now);
@@ -935,6 +1015,7 @@ export class HubSocket extends Emitter {
         break;
       case "joined":
         this.joinedRooms.set(msg.roomId, msg);
+        this.serverRooms.add(msg.roomId);
         break;
     }
     this.emit("message", msg);
@@ -1005,7 +1086,7 @@ export class HubSocket extends Emitter {
    */
   dropped(code) {
     if (this.state === "stopped") return;
-    this.detach();
+    this.detach(RECONNECTING);
     const retryInMs = backoffDelay(this.attempt, { ...this.backoff, random: this.random });
     this.attempt += 1;
     this.setState("reconnecting", { retryInMs, closeCode: code });
@@ -1022,12 +1103,22 @@ export class HubSocket extends Emitter {
     this.detach();
     this.clearTimer("retry");
     this.win?.removeEventListener("online", this.onOnline);
+    // Stopped for good (or closed with a close frame, which the hub forgets at once): a later
+    // start() is a new connection.
+    this.resume = null;
+    this.lastSeq = 0;
+    this.serverRooms.clear();
+    this.leftWhileDown.clear();
     this.setState("stopped", { closeCode: code });
     this.emit("stopped", { reason, code });
   }
 
-  /** @private forgets the current socket (closing it) and its timers */
-  detach() {
+  /**
+   * @private forgets the current socket (closing it) and its timers
+   * @param {number} [closeCode] 1000 when this connection is over; 4000 ("reconnecting")
+   *   when a new socket will resume it, so the hub keeps it for the resume window
+   */
+  detach(closeCode = 1000) {
     const ws = this.ws;
     this.ws = null;
     this.clearTimer("heartbeat");
@@ -1038,7 +1129,7 @@ export class HubSocket extends Emitter {
       ws.onclose = null;
       ws.onerror = null;
       try {
-        ws.close(1000);
+        ws.close(closeCode);
       } catch {
         // already closed
       }
@@ -1048,7 +1139,7 @@ export class HubSocket extends Emitter {
   /**
    * @private
    * @param {SocketState} state
-   * @param {{retryInMs?: number, closeCode?: number}} [extra]
+   * @param {{retryInMs?: number, closeCode?: number, resumed?: boolean}} [extra]
    */
   setState(state, extra = {}) {
     this.state = state;
@@ -1676,7 +1767,7 @@ function pastedLength(e) {
 // MediaPublisher: camera, microphone and screen to the hub's media relay
 // ---------------------------------------------------------------------------------------------
 
-/** @typedef {"camera" | "screen" | "microphone"} MediaSource */
+/** @typedef {"camera" | "screen" | "microphone" | "phone-camera"} MediaSource `phone-camera`: a paired phone's */
 /**
  * - `idle`: nothing published
  * - `negotiating`: offer sent, waiting for the relay's answer or for ICE/DTLS
@@ -1691,6 +1782,8 @@ function pastedLength(e) {
  *   "Stop sharing" bar of a screen share); the page should offer to share again
  * @property {{source: MediaSource | "relay", message: string}} error a source could not be
  *   captured, or the relay refused
+ * @property {{pc: RTCPeerConnection}} connection a new RTCPeerConnection to the relay (each
+ *   publish makes one and closes the previous): for pages and tests that read its stats
  */
 
 /**
@@ -1702,7 +1795,10 @@ function pastedLength(e) {
  * It follows the socket: after a reconnect (a new `joined` for the room) or a relay
  * `MEDIA_CLOSED`, or when the connection fails, it publishes the same tracks again on a fresh
  * RTCPeerConnection (simpler and sturdier than an ICE restart, and the relay drops the old
- * one with the old socket anyway).
+ * one with the old socket anyway). A resumed socket keeps its relay connection, so nothing is
+ * published again then, unless a retry came due while the socket was down.
+ *
+ * A phone publishes its one camera with {@link startCamera} and source `phone-camera`.
  * @extends {Emitter<MediaPublisherEvents>}
  */
 export class MediaPublisher extends Emitter {
@@ -1737,6 +1833,11 @@ export class MediaPublisher extends Emitter {
         this.iceServers = m.iceServers || [];
         // A (re)join means a new socket: the relay forgot the old connection.
         if (this.tracks.length) this.publish();
+      }),
+      // A resumed socket sends no `joined` (its rooms and relay connection were kept); publish
+      // only what a retry could not publish while the socket was down.
+      socket.on("authed", (m) => {
+        if (m.resumed && this.tracks.length && !this.pc) this.publish();
       }),
       socket.on("signal", (m) => this.onSignal(m)),
       socket.on("error", (m) => {
@@ -1793,9 +1894,46 @@ export class MediaPublisher extends Emitter {
     }
   }
 
-  /** @returns {MediaStream | null} the camera, for a local preview */
-  cameraStream() {
-    const cam = this.tracks.find((t) => t.source === "camera");
+  /**
+   * Captures one camera (video only) and publishes it as `source`, in place of the one that
+   * source had: a phone switching between its rear and front cameras.
+   * @param {object} [options]
+   * @param {"user" | "environment"} [options.facingMode] the camera wanted (front or rear);
+   *   an `ideal`, so a device with one camera still gives that one
+   * @param {"camera" | "phone-camera"} [options.source]
+   * @returns {Promise<boolean>} whether the camera is now published
+   */
+  async startCamera({ facingMode, source = "camera" } = {}) {
+    // Release the old camera first: most phones cannot open the front and rear ones at once.
+    for (const t of this.tracks) if (t.source === source) t.track.stop();
+    this.tracks = this.tracks.filter((t) => t.source !== source);
+    try {
+      const stream = await this.devices.getUserMedia({
+        video: {
+          ...(facingMode ? { facingMode: { ideal: facingMode } } : {}),
+          width: { ideal: 1280 },
+          height: { ideal: 720 },
+          frameRate: { max: 30 },
+        },
+        audio: false,
+      });
+      for (const t of stream.getVideoTracks()) this.add(t, source);
+      this.publish();
+      return true;
+    } catch (e) {
+      this.emit("error", { source, message: mediaError(e) });
+      if (this.tracks.length) this.publish();
+      else this.closePc();
+      return false;
+    }
+  }
+
+  /**
+   * @param {MediaSource} [source] `camera`, or `phone-camera` on a phone
+   * @returns {MediaStream | null} that camera, for a local preview
+   */
+  cameraStream(source = "camera") {
+    const cam = this.tracks.find((t) => t.source === source);
     return cam ? new MediaStream([cam.track]) : null;
   }
 
@@ -1832,6 +1970,7 @@ export class MediaPublisher extends Emitter {
     if (!this.tracks.length || this.socket.state !== "open") return; // `joined` brings us back
     const pc = new RTCPeerConnection({ iceServers: this.iceServers, bundlePolicy: "max-bundle" });
     this.pc = pc;
+    this.emit("connection", { pc });
     this.setState("negotiating");
     pc.onicecandidate = (e) => {
       if (e.candidate && this.pc === pc) {

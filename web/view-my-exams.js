@@ -55,7 +55,13 @@ function examCard(exam, now, go) {
     action
       ? h(
           "button",
-          { type: "button", class: "primary", onclick: () => go(`#/exam/${encodeURIComponent(exam.id)}`) },
+          {
+            type: "button",
+            class: "primary",
+            // A new start goes through the system check first (the timer starts only after it);
+            // a running session goes straight back to the exam, whose timer is already running.
+            onclick: () => go(`#/${action === "start" ? "check" : "exam"}/${encodeURIComponent(exam.id)}`),
+          },
           action === "start" ? `Start exam: ${exam.title}` : `Resume exam: ${exam.title}`,
         )
       : null,

@@ -35,8 +35,8 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
     style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; \
     connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// The routes of this module (outside `/api/v1`). `/pair` serves the phone page so the pairing
-/// URL (`…/pair#t=<token>`) opens it directly.
+/// The routes of this module (outside `/api/v1`): the media test pages. (`/pair`, where the
+/// pairing URL `…/pair#t=<token>` leads, is the web app's phone page: `http/web.rs`.)
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/app/media.js", get(|| page(JS, MEDIA_JS)))
@@ -46,7 +46,6 @@ pub fn router() -> Router<AppState> {
         .route("/app/pages.css", get(|| page(CSS, PAGES_CSS)))
         .route("/app/laptop", get(|| page(HTML, LAPTOP)))
         .route("/app/phone", get(|| page(HTML, PHONE)))
-        .route("/pair", get(|| page(HTML, PHONE)))
         .route("/app/proctor", get(|| page(HTML, PROCTOR)))
 }
 

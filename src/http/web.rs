@@ -27,6 +27,8 @@ struct Web;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/app", get(|headers: HeaderMap| async move { asset("index.html", &headers) }))
+        // The pairing URL of the laptop's QR code (`…/pair#t=<token>`) opens the phone page.
+        .route("/pair", get(|headers: HeaderMap| async move { asset("pair.html", &headers) }))
         .route(
             "/app/{*path}",
             get(|Path(path): Path<String>, headers: HeaderMap| async move {

@@ -19,6 +19,10 @@ use crate::state::AppState;
 use crate::store::sessions_lookup;
 use crate::ws::outbox::{outbox, Frame, Outbox, OutboxReceiver};
 
+/// The close code a client sends on a socket it will resume: the hub keeps the connection
+/// for the resume window, as after a drop.
+pub const RECONNECTING: u16 = 4000;
+
 /// A text frame without copying it: axum's bytes seen as `str`.
 pub struct Text(Utf8Bytes);
 
@@ -140,8 +144,10 @@ pub async fn run(state: AppState, socket: WebSocket) {
     let said_goodbye = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let goodbye = said_goodbye.clone();
     let mut inbound = stream.map(move |m| {
-        if matches!(m, Ok(Message::Close(_))) {
-            goodbye.store(true, std::sync::atomic::Ordering::Relaxed);
+        // A close frame is a goodbye, unless the client says it will resume (4000).
+        if let Ok(Message::Close(frame)) = &m {
+            let resuming = frame.as_ref().is_some_and(|f| f.code == RECONNECTING);
+            goodbye.store(!resuming, std::sync::atomic::Ordering::Relaxed);
         }
         to_inbound(m)
     });

@@ -127,6 +127,28 @@ async fn a_dropped_laptop_resumes_as_the_same_peer_with_what_it_missed(pool: PgP
 }
 
 #[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn a_client_closing_to_reconnect_keeps_its_connection(pool: PgPool) {
+    let app = app_with_window(pool, Duration::from_secs(30)).await;
+    let (token, _, room, _) = new_session(&app).await;
+    let (mut laptop, hello, mut proctor) = laptop_and_proctor(&app, &token, room).await;
+    let resume_token = hello["resumeToken"].as_str().unwrap().to_string();
+    // The page found the socket silent and closes it to reconnect (code 4000).
+    laptop
+        .close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
+            code: 4000.into(),
+            reason: "reconnecting".into(),
+        }))
+        .await
+        .unwrap();
+    let (_, again) = auth_resuming(&app, &token, &resume_token, 0).await;
+    assert_eq!(again["resumed"], true);
+    assert_eq!(again["peerId"], hello["peerId"]);
+    let churn = drain(&mut proctor, Duration::from_millis(300)).await;
+    assert!(churn.iter().all(|m| m["type"] != "peer-left"), "{churn:?}");
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
 async fn after_the_window_the_peer_is_gone_and_a_resume_starts_afresh(pool: PgPool) {
     let app = app_with_window(pool, Duration::from_secs(1)).await;
     let (token, _, room, _) = new_session(&app).await;

@@ -1,0 +1,135 @@
+//! Headless Chromium through the staff pages: `tests/browser/proctor_day.mjs` has two
+//! candidates take an exam with camera and screen on while a proctor watches the live grid,
+//! opens one candidate, warns and extends it, and terminates the other;
+//! `tests/browser/admin_day.mjs` has an admin write, publish and assign an exam and a
+//! candidate pair a phone. This test checks what the pages did in Postgres. One binary for
+//! both, run one after the other, so two browsers never share the two cores.
+
+use std::time::Duration;
+
+use proctor_hub::model::UserRole;
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+#[path = "support/browser.rs"]
+mod browser;
+#[allow(dead_code)]
+#[path = "api/helpers.rs"]
+mod helpers;
+
+use helpers::{published_exam, spawn_app, TestApp};
+
+/// A new candidate named `name` with a known password, assigned to `exam` by `admin`.
+async fn candidate(app: &TestApp, exam: Uuid, admin: &str, email: &str, name: &str) -> Uuid {
+    let id = app.user(email, "password-123", UserRole::Candidate).await;
+    // Tiles and lists show names: each candidate needs their own.
+    sqlx::query("UPDATE users SET name = $2 WHERE id = $1")
+        .bind(id)
+        .bind(name)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    let r = app
+        .put(
+            &format!("/exams/{exam}/assignments"),
+            Some(admin),
+            json!({"candidateIds": [id]}),
+        )
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    id
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn staff_pages_in_chromium(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let hub = format!("http://{}", app.addr);
+
+    // The proctor's day.
+    let fx = published_exam(&app).await;
+    let ann = candidate(&app, fx.exam_id, &fx.admin, "ann@example.test", "Ann Lee").await;
+    let ben = candidate(
+        &app,
+        fx.exam_id,
+        &fx.admin,
+        "ben@example.test",
+        "Ben Okafor",
+    )
+    .await;
+    app.user("watcher@example.test", "password-123", UserRole::Proctor)
+        .await;
+    let cfg = json!({
+        "hub": hub,
+        "examId": fx.exam_id,
+        "proctor": {"email": "watcher@example.test", "password": "password-123"},
+        "candidates": [
+            {"email": "ann@example.test", "password": "password-123"},
+            {"email": "ben@example.test", "password": "password-123"},
+        ],
+    });
+    browser::run_scenario("proctor_day.mjs", cfg, Duration::from_secs(240)).await;
+    let statuses: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT candidate_id, status::text FROM sessions WHERE exam_id = $1")
+            .bind(fx.exam_id)
+            .fetch_all(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(statuses.len(), 2, "{statuses:?}");
+    assert!(
+        statuses.iter().any(|(_, s)| s == "TERMINATED"),
+        "one candidate was terminated: {statuses:?}"
+    );
+    let actions: Vec<String> = sqlx::query_scalar(
+        "SELECT a.action_type FROM admin_actions a JOIN sessions s ON s.id = a.session_id
+          WHERE s.candidate_id = ANY($1)",
+    )
+    .bind([ann, ben])
+    .fetch_all(&app.state.db)
+    .await
+    .unwrap();
+    for kind in ["WARN", "EXTEND_TIME", "TERMINATE"] {
+        assert!(actions.iter().any(|a| a == kind), "{kind} in {actions:?}");
+    }
+
+    // The admin's day: a new exam written, published and assigned through the pages.
+    app.user("author@example.test", "password-123", UserRole::Admin)
+        .await;
+    for e in ["cy@example.test", "dee@example.test"] {
+        app.user(e, "password-123", UserRole::Candidate).await;
+    }
+    let cfg = json!({
+        "hub": hub,
+        "admin": {"email": "author@example.test", "password": "password-123"},
+        "candidates": [
+            {"email": "cy@example.test", "password": "password-123"},
+            {"email": "dee@example.test", "password": "password-123"},
+        ],
+    });
+    browser::run_scenario("admin_day.mjs", cfg, Duration::from_secs(240)).await;
+    let (exam, status, questions, assigned): (Uuid, String, i64, i64) = sqlx::query_as(
+        "SELECT e.id, e.status::text,
+                (SELECT count(*) FROM questions q WHERE q.exam_id = e.id),
+                (SELECT count(*) FROM exam_assignments a WHERE a.exam_id = e.id)
+           FROM exams e WHERE e.id <> $1 ORDER BY e.created_at DESC LIMIT 1",
+    )
+    .bind(fx.exam_id)
+    .fetch_one(&app.state.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        (status.as_str(), questions, assigned),
+        ("PUBLISHED", 3, 2),
+        "exam {exam}"
+    );
+    let paired: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+        "SELECT mobile_paired_at FROM sessions WHERE exam_id = $1 AND mobile_paired_at IS NOT NULL",
+    )
+    .bind(exam)
+    .fetch_optional(&app.state.db)
+    .await
+    .unwrap()
+    .flatten();
+    assert!(paired.is_some(), "a phone paired through the pages");
+    app.stop().await;
+}

@@ -1,0 +1,224 @@
+// @ts-check
+/**
+ * The admin routes of docs/CONTRACT.md (users, exams, questions, assignments) as typed
+ * functions over {@link HubClient.api}. Kept out of hub-client.js: only the admin views need
+ * them, and they load on first use.
+ */
+
+/** @typedef {import("./hub-client.js").HubClient} HubClient */
+/** @typedef {"CANDIDATE" | "PROCTOR" | "ADMIN"} UserRole */
+/** @typedef {"DRAFT" | "PUBLISHED" | "ARCHIVED"} ExamStatus */
+/** @typedef {import("./hub-client.js").QuestionType} QuestionType */
+/** @typedef {import("./hub-client.js").McqOption} McqOption */
+/**
+ * @template T
+ * @typedef {import("./hub-client.js").Page<T>} Page
+ */
+/**
+ * @typedef {object} AdminUser One entry of `GET /users`.
+ * @property {string} id
+ * @property {string} email
+ * @property {string} name
+ * @property {UserRole} role
+ * @property {boolean} isActive
+ * @property {string} createdAt
+ */
+/**
+ * @typedef {object} AdminExam `GET /exams/{id}` for staff.
+ * @property {string} id
+ * @property {string} title
+ * @property {string} instructions
+ * @property {ExamStatus} status
+ * @property {number} durationMinutes
+ * @property {string} startsAt
+ * @property {string} endsAt
+ * @property {boolean} randomizeQuestions
+ */
+/**
+ * @typedef {object} ExamFields What an admin writes about an exam (`POST`/`PATCH /exams`).
+ * @property {string} title
+ * @property {string} instructions
+ * @property {number} durationMinutes
+ * @property {string} startsAt RFC 3339
+ * @property {string} endsAt RFC 3339
+ * @property {boolean} randomizeQuestions
+ */
+/**
+ * @typedef {object} AdminQuestion `GET /exams/{id}/questions` (with the answer key).
+ * @property {string} id
+ * @property {string} examId
+ * @property {QuestionType} type
+ * @property {string} prompt
+ * @property {McqOption[]} options empty unless MCQ
+ * @property {any} answerKey MCQ `{correct: [optionId…]}`; CODING/SUBJECTIVE `{rubric}` or null
+ * @property {number} points
+ * @property {number} orderIndex
+ */
+/**
+ * @typedef {object} QuestionFields What an admin writes about a question.
+ * @property {QuestionType} type
+ * @property {string} prompt
+ * @property {McqOption[]} options
+ * @property {any} answerKey
+ * @property {number} points
+ * @property {number} [orderIndex]
+ */
+/**
+ * @typedef {object} Assignment One entry of `GET /exams/{id}/assignments`.
+ * @property {string} id
+ * @property {string} candidateId
+ * @property {string} name
+ * @property {string} email
+ * @property {number} extraTimeMinutes
+ * @property {string} assignedAt
+ */
+
+/**
+ * `?a=1&b=2`, leaving out empty values (an empty `q` or `role` means "all").
+ * @param {Record<string, string | number | null | undefined>} params
+ */
+export function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v != null && v !== "") q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}
+
+const enc = encodeURIComponent;
+
+// --- users ---------------------------------------------------------------------------------
+
+/**
+ * @param {HubClient} client
+ * @param {{role?: string, q?: string, cursor?: string | null, limit?: number}} [filter]
+ * @returns {Promise<Page<AdminUser>>}
+ */
+export function listUsers(client, { role, q, cursor, limit = 50 } = {}) {
+  return client.api("GET", `/users${query({ role, q: q?.trim(), cursor, limit })}`);
+}
+
+/**
+ * @param {HubClient} client
+ * @param {{name: string, email: string, password: string, role: UserRole}} user
+ * @returns {Promise<AdminUser>} 409 `EMAIL_TAKEN`, 422 naming the field
+ */
+export function createUser(client, user) {
+  return client.api("POST", "/users", user);
+}
+
+/**
+ * Deactivating also logs the user out everywhere (the hub revokes their tokens and sockets).
+ * @param {HubClient} client
+ * @param {string} id
+ * @param {boolean} isActive
+ * @returns {Promise<AdminUser>} 409 `CANNOT_DEMOTE_SELF` for one's own account
+ */
+export function setUserActive(client, id, isActive) {
+  return client.api("PATCH", `/users/${enc(id)}`, { isActive });
+}
+
+// --- exams ---------------------------------------------------------------------------------
+
+/**
+ * @param {HubClient} client
+ * @param {{status?: string, cursor?: string | null, limit?: number}} [filter]
+ * @returns {Promise<Page<AdminExam>>}
+ */
+export function listExams(client, { status, cursor, limit = 50 } = {}) {
+  return client.api("GET", `/exams${query({ status, cursor, limit })}`);
+}
+
+/** @param {HubClient} client @param {string} id @returns {Promise<AdminExam>} */
+export function getExam(client, id) {
+  return client.api("GET", `/exams/${enc(id)}`);
+}
+
+/** @param {HubClient} client @param {ExamFields} fields @returns {Promise<AdminExam>} */
+export function createExam(client, fields) {
+  return client.api("POST", "/exams", fields);
+}
+
+/**
+ * @param {HubClient} client
+ * @param {string} id
+ * @param {Partial<ExamFields>} fields
+ * @returns {Promise<AdminExam>}
+ */
+export function updateExam(client, id, fields) {
+  return client.api("PATCH", `/exams/${enc(id)}`, fields);
+}
+
+/**
+ * DRAFT → PUBLISHED (422 naming `questions` when it has none).
+ * @param {HubClient} client @param {string} id @returns {Promise<AdminExam>}
+ */
+export function publishExam(client, id) {
+  return client.api("POST", `/exams/${enc(id)}/publish`);
+}
+
+/** PUBLISHED → ARCHIVED. @param {HubClient} client @param {string} id @returns {Promise<AdminExam>} */
+export function archiveExam(client, id) {
+  return client.api("POST", `/exams/${enc(id)}/archive`);
+}
+
+// --- questions (every change: 409 `EXAM_NOT_DRAFT` once published) -----------------------
+
+/** @param {HubClient} client @param {string} examId @returns {Promise<Page<AdminQuestion>>} */
+export function listQuestions(client, examId) {
+  return client.api("GET", `/exams/${enc(examId)}/questions`);
+}
+
+/**
+ * @param {HubClient} client @param {string} examId @param {QuestionFields} fields
+ * @returns {Promise<AdminQuestion>}
+ */
+export function createQuestion(client, examId, fields) {
+  return client.api("POST", `/exams/${enc(examId)}/questions`, fields);
+}
+
+/**
+ * @param {HubClient} client @param {string} examId @param {string} questionId
+ * @param {Partial<QuestionFields>} fields
+ * @returns {Promise<AdminQuestion>}
+ */
+export function updateQuestion(client, examId, questionId, fields) {
+  return client.api("PATCH", `/exams/${enc(examId)}/questions/${enc(questionId)}`, fields);
+}
+
+/** @param {HubClient} client @param {string} examId @param {string} questionId @returns {Promise<void>} */
+export function deleteQuestion(client, examId, questionId) {
+  return client.api("DELETE", `/exams/${enc(examId)}/questions/${enc(questionId)}`);
+}
+
+// --- assignments ---------------------------------------------------------------------------
+
+/**
+ * @param {HubClient} client @param {string} examId
+ * @param {{cursor?: string | null, limit?: number}} [page]
+ * @returns {Promise<Page<Assignment>>}
+ */
+export function listAssignments(client, examId, { cursor, limit = 100 } = {}) {
+  return client.api("GET", `/exams/${enc(examId)}/assignments${query({ cursor, limit })}`);
+}
+
+/**
+ * Adds candidates (or sets the extra time of ones already assigned); the others stay. By
+ * email, every unknown or inactive address is named in one 422 (field `emails`) and nothing
+ * is assigned.
+ * @param {HubClient} client
+ * @param {string} examId
+ * @param {{emails: string[]} | {candidateIds: string[]}} who
+ * @param {number | null} [extraTimeMinutes] null: leave as it is (0 for new ones)
+ * @returns {Promise<Page<Assignment>>} every assignment of the exam
+ */
+export function assign(client, examId, who, extraTimeMinutes = null) {
+  return client.api("PUT", `/exams/${enc(examId)}/assignments`, {
+    ...who,
+    ...(extraTimeMinutes == null ? {} : { extraTimeMinutes }),
+  });
+}
+
+/** @param {HubClient} client @param {string} examId @param {string} candidateId @returns {Promise<void>} */
+export function unassign(client, examId, candidateId) {
+  return client.api("DELETE", `/exams/${enc(examId)}/assignments/${enc(candidateId)}`);
+}
