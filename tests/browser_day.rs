@@ -22,14 +22,7 @@ use helpers::{spawn_app, TestApp};
 
 /// A user with a known password and a name of its own (pages show names).
 async fn person(app: &TestApp, email: &str, name: &str, role: UserRole) -> Uuid {
-    let id = app.user(email, "password-123", role).await;
-    sqlx::query("UPDATE users SET name = $2 WHERE id = $1")
-        .bind(id)
-        .bind(name)
-        .execute(&app.state.db)
-        .await
-        .unwrap();
-    id
+    app.named_user(email, "password-123", name, role).await
 }
 
 #[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]

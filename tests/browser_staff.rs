@@ -22,14 +22,10 @@ use helpers::{published_exam, spawn_app, TestApp};
 
 /// A new candidate named `name` with a known password, assigned to `exam` by `admin`.
 async fn candidate(app: &TestApp, exam: Uuid, admin: &str, email: &str, name: &str) -> Uuid {
-    let id = app.user(email, "password-123", UserRole::Candidate).await;
     // Tiles and lists show names: each candidate needs their own.
-    sqlx::query("UPDATE users SET name = $2 WHERE id = $1")
-        .bind(id)
-        .bind(name)
-        .execute(&app.state.db)
-        .await
-        .unwrap();
+    let id = app
+        .named_user(email, "password-123", name, UserRole::Candidate)
+        .await;
     let r = app
         .put(
             &format!("/exams/{exam}/assignments"),

@@ -100,13 +100,24 @@ impl TestApp {
         self.url(&format!("/api/v1{path}"))
     }
 
-    /// Creates a user directly in the store.
-    pub async fn user(&self, email: &str, password: &str, role: UserRole) -> Uuid {
+    /// Creates a user named `name` directly in the store (pages and lists show names).
+    pub async fn named_user(
+        &self,
+        email: &str,
+        password: &str,
+        name: &str,
+        role: UserRole,
+    ) -> Uuid {
         let hash = proctor_hub::auth::password::hash_blocking(password).unwrap();
-        proctor_hub::store::users::insert(&self.state.db, email, "Test User", &hash, role)
+        proctor_hub::store::users::insert(&self.state.db, email, name, &hash, role)
             .await
             .unwrap()
             .id
+    }
+
+    /// Creates a user directly in the store.
+    pub async fn user(&self, email: &str, password: &str, role: UserRole) -> Uuid {
+        self.named_user(email, password, "Test User", role).await
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
