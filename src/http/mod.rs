@@ -7,6 +7,7 @@ pub mod events;
 pub mod exams;
 pub mod extract;
 pub mod health;
+pub mod media_check;
 pub mod page;
 pub mod pages;
 pub mod pairing;
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(users::router())
         .merge(pairing::router())
+        .merge(media_check::router())
         .merge(exams::router())
         .merge(sessions::router())
         .merge(proctor::router())

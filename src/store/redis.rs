@@ -99,6 +99,11 @@ impl Keys {
         format!("{}heartbeat:{session_id}:{role}", self.prefix)
     }
 
+    /// `check-room:{roomId}`: a candidate's media-check room (the candidate's id).
+    pub fn check_room(&self, room: uuid::Uuid) -> String {
+        format!("{}check-room:{room}", self.prefix)
+    }
+
     /// Failed pairing claims of one client address.
     pub fn pairing_failures_ip(&self, ip: &str) -> String {
         format!("{}pairing-fail:ip:{ip}", self.prefix)

@@ -361,8 +361,19 @@ async fn handle(
             })
         }
         ClientMessage::Join(j) => {
-            let facts = match sessions_lookup::by_room(&state.db, j.room_id.as_uuid()).await {
+            let room = j.room_id.as_uuid();
+            let facts = match sessions_lookup::by_room(&state.db, room).await {
                 Ok(Some(f)) => f,
+                // Not a session's room: a candidate's own media-check room, or nothing.
+                Ok(None) if principal.role == TokenRole::Candidate => {
+                    match crate::http::media_check::facts_of(state, room, principal.user_id).await {
+                        Ok(Some(f)) => f,
+                        Ok(None) => return conn.close(CloseCode::Forbidden),
+                        Err(_) => {
+                            return error("STORE_UNAVAILABLE", "cannot look the room up; retry")
+                        }
+                    }
+                }
                 Ok(None) => return conn.close(CloseCode::Forbidden),
                 Err(_) => return error("STORE_UNAVAILABLE", "cannot look the room up; retry"),
             };

@@ -218,7 +218,7 @@ async fn candidate_vp8_reaches_two_proctors_through_the_relay(pool: PgPool) {
 
 /// A candidate in `room` publishing one VP8 camera track through the relay: its socket, peer,
 /// track and SSRC.
-async fn publisher_in(
+pub async fn publisher_in(
     app: &crate::helpers::TestApp,
     token: &str,
     room: uuid::Uuid,
@@ -333,5 +333,50 @@ async fn rooms_on_two_media_tasks_both_reach_a_proctor(pool: PgPool) {
     }
     let stats = app.state.hub.stats().await.relay;
     assert_eq!((stats.publishers, stats.rooms), (2, 2), "{stats:?}");
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn a_candidate_checks_its_camera_reaches_the_relay_before_the_exam(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let fx = crate::helpers::published_exam(&app).await;
+    let r = app
+        .post(
+            &format!("/exams/{}/media-check", fx.exam_id),
+            Some(&fx.candidate),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    let room: uuid::Uuid = r.json::<Value>().await.unwrap()["roomId"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The camera reaches the relay in the check room; no session exists and no timer runs.
+    let (_ws, peer, _track) = publisher_in(&app, &fx.candidate, room, 0x4242).await;
+    tokio::time::timeout(WAIT, peer.connected())
+        .await
+        .expect("the check connects in time")
+        .expect("the check connects to the relay");
+    let sessions: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions")
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(sessions, 0, "a media check starts no exam");
+    // The room is this candidate's alone; an exam they are not assigned to gives none.
+    let (_, other) = fx.another_candidate(&app).await;
+    let (mut intruder, _) = authed(&app, &other).await;
+    send(&mut intruder, json!({"type": "join", "roomId": room})).await;
+    assert_eq!(crate::ws::closed_with(&mut intruder).await, 4507);
+    let (_, stranger) = app.user_with_token(UserRole::Candidate).await;
+    let r = app
+        .post(
+            &format!("/exams/{}/media-check", fx.exam_id),
+            Some(&stranger),
+            json!({}),
+        )
+        .await;
+    crate::helpers::assert_error(r, reqwest::StatusCode::NOT_FOUND, "NOT_FOUND").await;
     app.stop().await;
 }
