@@ -18,7 +18,7 @@
  * @property {string} text what was found, in one or two sentences
  * @property {string} [fix] what to do about a problem
  */
-/** @typedef {"camera" | "microphone" | "screen" | "connection" | "browser"} CheckId */
+/** @typedef {"camera" | "microphone" | "screen" | "connection" | "relay" | "browser"} CheckId */
 
 /** A round trip above this makes the connection a problem: saves and warnings would lag. */
 export const HIGH_RTT_MS = 1000;
@@ -26,7 +26,7 @@ export const HIGH_RTT_MS = 1000;
 export const CLOCK_NOTE_MS = 2000;
 
 /** The checks that must pass for "Continue to the exam"; the others only inform. */
-export const REQUIRED = /** @type {const} */ (["camera", "microphone", "screen", "connection"]);
+export const REQUIRED = /** @type {const} */ (["camera", "microphone", "screen", "connection", "relay"]);
 
 /** What the proctor notices when a required check is skipped, for "Continue anyway". */
 const PROCTOR_SEES = {
@@ -34,6 +34,7 @@ const PROCTOR_SEES = {
   microphone: "your microphone is off",
   screen: "your screen is not shared",
   connection: "your connection may be unreliable",
+  relay: "your camera and screen may not reach them",
 };
 
 /** The names the page gives the required checks, for sentences. */
@@ -42,6 +43,7 @@ export const CHECK_NAMES = {
   microphone: "Microphone",
   screen: "Screen sharing",
   connection: "Connection to the hub",
+  relay: "Sending to your proctor",
   browser: "Browser support",
 };
 
@@ -248,6 +250,103 @@ export function formatDuration(ms) {
   const m = Math.floor(s / 60);
   if (m < 60) return s % 60 ? `${m} min ${s % 60} s` : `${m} min`;
   return m % 60 ? `${Math.floor(m / 60)} h ${m % 60} min` : `${Math.floor(m / 60)} h`;
+}
+
+// --- sending to the proctor (the relay) -------------------------------------------------------
+
+/** How long the camera may take to reach the relay (room, socket, join, ICE and DTLS). */
+export const RELAY_TIMEOUT_MS = 15_000;
+
+/**
+ * @typedef {object} RelayResult what the relay test found (check-relay.js)
+ * @property {boolean} connected the relay answered and the camera's connection to it is up
+ * @property {"room" | "socket" | "join" | "camera" | "media"} stage how far the test got:
+ *   creating the check room, opening the live connection, joining the room, opening the
+ *   camera, connecting the media
+ * @property {number} [ms] how long it took to connect
+ * @property {boolean} [timedOut] gave up after {@link RELAY_TIMEOUT_MS}
+ * @property {number} [status] the HTTP status when the room could not be created (0: no answer)
+ * @property {string} [reason] the socket's stop reason, when it gave up
+ * @property {number} [closeCode] the socket's last close code
+ * @property {string} [message] the last error reported (camera or relay)
+ */
+
+/**
+ * @param {RelayResult} result
+ * @returns {Verdict}
+ */
+export function relayVerdict(result) {
+  const again = 'press "Test sending again"';
+  if (result.connected) {
+    const took = result.ms == null ? "" : ` in ${(result.ms / 1000).toFixed(1)} s`;
+    return {
+      state: "passed",
+      text: `Your camera reached the hub's video relay${took}: your proctor will be able to see you. The test has stopped.`,
+    };
+  }
+  const waited = formatDuration(RELAY_TIMEOUT_MS);
+  switch (result.stage) {
+    case "room":
+      if (result.status === 404) {
+        return {
+          state: "problem",
+          text: "The hub has no test room for you in this exam.",
+          fix: "Go back to My exams and open the exam from there. If this keeps happening, tell your proctor.",
+        };
+      }
+      if (result.status === 0 || result.status === undefined) {
+        return {
+          state: "problem",
+          text: "The hub could not be reached to prepare the test.",
+          fix: `Check your internet connection, then ${again}.`,
+        };
+      }
+      return {
+        state: "problem",
+        text: `The hub could not prepare the test${result.message ? `: ${result.message}` : "."}`,
+        fix: `Wait a minute, then ${again}. If it keeps failing, tell your proctor.`,
+      };
+    case "socket":
+    case "join":
+      if (result.reason === "unauthenticated") {
+        return {
+          state: "problem",
+          text: "The hub did not accept your login for the test.",
+          fix: `Log out, log in again, then ${again}.`,
+        };
+      }
+      if (result.reason === "forbidden") {
+        return {
+          state: "problem",
+          text: "The hub refused the test room.",
+          fix: `Go back to My exams, open the exam again and ${again}. If it keeps failing, tell your proctor.`,
+        };
+      }
+      return {
+        state: "problem",
+        text: `The live connection for the test could not be opened${result.timedOut ? ` within ${waited}` : ""}${result.closeCode ? ` (code ${result.closeCode})` : ""}.`,
+        fix: `See "Connection to the hub" above. A firewall or proxy may block live connections (WebSockets): try another network, then ${again}.`,
+      };
+    case "camera":
+      return {
+        state: "problem",
+        text: `Your camera could not be opened for the test${result.message ? `: ${result.message}` : "."}`,
+        fix: `Close other programs that may use the camera, then ${again}.`,
+      };
+    default:
+      if (result.message && /RELAY_UNAVAILABLE/.test(result.message)) {
+        return {
+          state: "problem",
+          text: `The hub's video relay did not take your camera${result.timedOut ? ` within ${waited}` : ""}: it is not available right now.`,
+          fix: `Wait a minute, then ${again}. If it keeps failing, tell your proctor.`,
+        };
+      }
+      return {
+        state: "problem",
+        text: `Your camera could not reach the hub's video relay${result.timedOut ? ` within ${waited}` : ""}. The live connection works, but live video does not get through.`,
+        fix: `A firewall or the network probably blocks live video, which uses UDP. Try another network (a phone's hotspot, for example), or ask the network's administrator to allow UDP to the hub, then ${again}.`,
+      };
+  }
 }
 
 // --- browser support --------------------------------------------------------------------------

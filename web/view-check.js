@@ -5,11 +5,11 @@
  * - camera and microphone (a preview and a live level meter),
  * - screen sharing (a test share from a click, stopped at once),
  * - the live connection to the hub (auth, heartbeat round trips, the clock offset),
+ * - sending to the proctor: once the camera passed, the camera is published for a few seconds
+ *   into a check room of the candidate's own on the hub's relay (check-relay.js),
  * - the browser features the exam uses.
- * Whether media reaches the hub's relay cannot be tested here: the relay room is the
- * session's, so the page says it is confirmed in the exam's "Camera and screen" panel.
  *
- * "Continue to the exam" needs camera, microphone, screen and connection to have passed;
+ * "Continue to the exam" needs camera, microphone, screen, connection and sending to have passed;
  * otherwise "Continue anyway" says what the proctor will see missing. Leaving the page (either
  * way) releases every device and closes the test socket: the returned cleanup does it.
  */
@@ -17,11 +17,13 @@ import { h, show } from "./ui.js";
 import { checkRow, STATE_LABELS } from "./check-row.js";
 import { openCameraAndMicrophone, testScreenShare, watchLevel, browserSupport } from "./check-devices.js";
 import { measureConnection } from "./check-connection.js";
+import { testRelay } from "./check-relay.js";
 import { isHeard } from "./check-level.js";
 import {
   deviceVerdict,
   screenVerdict,
   connectionVerdict,
+  relayVerdict,
   browserVerdict,
   readiness,
   continueAnywayText,
@@ -147,6 +149,17 @@ export async function checkView({ client, go, arg: examId }) {
   /** @type {{stop: () => void} | null} */
   let connection = null;
 
+  // --- sending to the proctor ----------------------------------------------------------------
+  const relayAgain = h(
+    "button",
+    { type: "button", class: "secondary", hidden: true, onclick: () => checkRelay() },
+    "Test sending again",
+  );
+  /** @type {{stop: () => void} | null} */
+  let relay = null;
+  /** @type {Verdict} */
+  const relayWaiting = { state: "waiting", text: "Starts once the camera check has passed." };
+
   // Known at once (no device or network involved).
   const browserFound = browserVerdict(browserSupport());
 
@@ -184,6 +197,13 @@ export async function checkView({ client, go, arg: examId }) {
       intro: "Answers, timer and messages travel over it.",
       actions: connectionAgain,
       initial: { state: "checking", text: "Opening a live connection to the hub and timing a few heartbeats." },
+    }),
+    relay: checkRow({
+      id: "relay",
+      title: CHECK_NAMES.relay,
+      intro: "Your camera and screen travel to your proctor through the hub's video relay.",
+      actions: relayAgain,
+      initial: relayWaiting,
     }),
     browser: checkRow({
       id: "browser",
@@ -313,6 +333,8 @@ export async function checkView({ client, go, arg: examId }) {
     showOnProblem(cameraAgain, "camera");
     showOnProblem(micAgain, "microphone");
     devicesBusy = false;
+    // Once is enough: a camera checked again does not change the way to the relay.
+    if (rows.camera.state === "passed" && rows.relay.state !== "passed") checkRelay();
   }
 
   /**
@@ -377,6 +399,29 @@ export async function checkView({ client, go, arg: examId }) {
     showOnProblem(connectionAgain, "connection");
   }
 
+  async function checkRelay() {
+    if (relay || closed) return;
+    if (rows.camera.state !== "passed") {
+      rows.relay.set(relayWaiting);
+      refreshContinue();
+      return;
+    }
+    busy(relayAgain, true);
+    rows.relay.set({
+      state: "checking",
+      text: "Sending your camera's picture to the hub's video relay for a few seconds. Nobody watches it.",
+    });
+    refreshContinue();
+    const test = testRelay(client, examId);
+    relay = test;
+    const result = await test.result;
+    if (closed || relay !== test) return;
+    relay = null;
+    update("relay", relayVerdict(result));
+    busy(relayAgain, false);
+    showOnProblem(relayAgain, "relay");
+  }
+
   // --- the page ------------------------------------------------------------------------------
   const title = exam ? exam.title : "your exam";
   const status = exam?.session?.status;
@@ -392,7 +437,7 @@ export async function checkView({ client, go, arg: examId }) {
         `Before ${exam ? `“${title}”` : title}, check that this computer is ready. `,
         status === "STARTED"
           ? null
-          : "The exam's timer has not started: it starts when you continue. Your camera, microphone and screen stay on this computer during the check.",
+          : "The exam's timer has not started: it starts when you continue. Your microphone and screen stay on this computer during the check; your camera is sent to the hub for a few seconds to test the way to your proctor, and nobody watches it.",
       ),
       status === "STARTED"
         ? h("p", { class: "notice", "data-tone": "warn" }, "This exam is already in progress: its timer keeps running while you check.")
@@ -402,7 +447,6 @@ export async function checkView({ client, go, arg: examId }) {
         "ul",
         { class: "check-list", "aria-label": "Checks" },
         Object.values(rows).map((row) => row.el),
-        relayNote(),
       ),
       // Kept in view at the bottom of the window (check.css): the way on and why it is closed.
       h(
@@ -430,32 +474,7 @@ export async function checkView({ client, go, arg: examId }) {
     releaseDevices();
     connection?.stop();
     connection = null;
+    relay?.stop();
+    relay = null;
   };
-}
-
-/**
- * What cannot be checked before the session exists, and where it is confirmed.
- * @returns {HTMLLIElement}
- */
-function relayNote() {
-  return h(
-    "li",
-    { class: "card check", "data-check": "relay", "data-state": "later", "aria-labelledby": "check-relay-title" },
-    h(
-      "div",
-      { class: "check-head" },
-      h("h2", { id: "check-relay-title" }, "Sending to your proctor"),
-      h("p", { class: "check-state" }, h("span", { class: "check-mark", "aria-hidden": "true" }, "→"), h("span", { class: "check-label" }, "Confirmed in the exam")),
-    ),
-    h(
-      "p",
-      { class: "check-intro" },
-      "This can only be tested once the exam has started: it uses your exam session's own room.",
-    ),
-    h(
-      "p",
-      { class: "check-text" },
-      'In the exam, turn on camera and screen in the "Camera and screen" panel: it says "Shared with your proctor" once they arrive.',
-    ),
-  );
 }

@@ -1,7 +1,8 @@
 // The system check before an exam, through the pages only: a candidate logs in at /app, presses
 // "Start exam", lands on the check (#/check/<examId>, the timer not started), sees camera,
-// microphone, connection and browser pass, tests screen sharing, continues to the exam page,
-// and the check has released every device and closed its socket on the way out; then "Resume
+// microphone, connection, sending to the proctor (the camera published into the candidate's
+// check room on the relay) and browser pass, tests screen sharing, continues to the exam page,
+// and the check has released every device and closed its sockets on the way out; then "Resume
 // exam" on My exams goes straight back to the running exam, without the check.
 //
 //   BROWSER_TEST='{"hub":"http://127.0.0.1:18094","candidate":{"email":"alice@demo.proctor",
@@ -138,6 +139,8 @@ async function main() {
 
     // 4. The checks that run by themselves.
     for (const id of ["camera", "microphone", "connection", "browser"]) await settled(page, id);
+    // The relay check starts once the camera passed and may take up to 15 s.
+    await settled(page, "relay", 30_000);
     step("automatic-checks-done");
 
     // 5. Screen sharing, from a click.
@@ -156,7 +159,8 @@ async function main() {
 
     saw.checks = await checkRows(page);
     const state = Object.fromEntries(saw.checks.map((c) => [c.check, c.state]));
-    for (const id of ["camera", "microphone", "connection", "browser"]) {
+    saw.relay = state.relay;
+    for (const id of ["camera", "microphone", "connection", "relay", "browser"]) {
       if (state[id] !== "passed") throw new Error(`${id} did not pass: ${JSON.stringify(saw.checks.find((c) => c.check === id))}`);
     }
     saw.continueStatus = await page.locator("#check-continue-status").textContent();
@@ -187,14 +191,21 @@ async function main() {
       const w = /** @type {any} */ (window);
       return {
         tracks: w.__tracks.map((t) => `${t.via}:${t.kind}:${t.track.readyState}`),
-        // The first socket is the check's; the exam page opens its own.
+        // The first socket is the connection check's, the second the relay check's; the exam
+        // page opens its own after them.
         checkSocket: ["connecting", "open", "closing", "closed"][w.__sockets[0]?.readyState ?? -1] || "none",
+        relaySocket: ["connecting", "open", "closing", "closed"][w.__sockets[1]?.readyState ?? -1] || "none",
         sockets: w.__sockets.length,
       };
     });
     const live = saw.released.tracks.filter((t) => !t.endsWith(":ended"));
     if (saw.released.tracks.length < 2 || live.length) throw new Error(`the check kept devices: ${saw.released.tracks}`);
     if (!["closing", "closed"].includes(saw.released.checkSocket)) throw new Error(`the check's socket is ${saw.released.checkSocket}`);
+    if (!["closing", "closed"].includes(saw.released.relaySocket)) throw new Error(`the relay check's socket is ${saw.released.relaySocket}`);
+    // The relay check opened a camera of its own (a second getUserMedia video track).
+    if (saw.released.tracks.filter((t) => t.startsWith("getUserMedia:video")).length < 2) {
+      throw new Error(`the relay check opened no camera: ${saw.released.tracks}`);
+    }
     step("exam-page", { hash: saw.examHash });
 
     // 9. The session runs now: My exams offers "Resume", which skips the check.

@@ -13,7 +13,9 @@ import {
   readiness,
   continueAnywayText,
   joinList,
+  relayVerdict,
   HIGH_RTT_MS,
+  RELAY_TIMEOUT_MS,
 } from "../check-verdicts.js";
 
 test("a working device passes and names itself", () => {
@@ -128,15 +130,16 @@ test("browser support: everything present passes; each missing feature is named 
   assert.match(old.fix ?? "", /Chrome, Edge or Firefox/);
 });
 
-test("readiness: camera, microphone, screen and connection must pass; browser support does not gate", () => {
-  const all = { camera: "passed", microphone: "passed", screen: "passed", connection: "passed" };
+test("readiness: camera, microphone, screen, connection and relay must pass; browser support does not gate", () => {
+  const all = { camera: "passed", microphone: "passed", screen: "passed", connection: "passed", relay: "passed" };
   assert.deepEqual(readiness(all), { ready: true, missing: [] });
   assert.deepEqual(readiness({ ...all, browser: "problem" }), { ready: true, missing: [] });
   assert.deepEqual(readiness({ ...all, screen: "waiting", connection: "checking" }), {
     ready: false,
     missing: ["screen", "connection"],
   });
-  assert.deepEqual(readiness({}).missing, ["camera", "microphone", "screen", "connection"]);
+  assert.deepEqual(readiness({ ...all, relay: "waiting" }), { ready: false, missing: ["relay"] });
+  assert.deepEqual(readiness({}).missing, ["camera", "microphone", "screen", "connection", "relay"]);
 });
 
 test("'Continue anyway' says what is missing and what the proctor will see", () => {
@@ -145,7 +148,50 @@ test("'Continue anyway' says what is missing and what the proctor will see", () 
     continueAnywayText(["camera", "screen"]),
     "Not passed yet: Camera and Screen sharing. If you continue anyway, your exam and its timer start now, and your proctor will see that your camera is off and your screen is not shared.",
   );
+  assert.equal(
+    continueAnywayText(["relay"]),
+    "Not passed yet: Sending to your proctor. If you continue anyway, your exam and its timer start now, and your proctor will see that your camera and screen may not reach them.",
+  );
   assert.equal(joinList(["a", "b", "c"]), "a, b and c");
   assert.equal(joinList(["a"]), "a");
   assert.equal(joinList([]), "");
+});
+
+test("relay: a connected camera passes and says how long it took", () => {
+  assert.deepEqual(relayVerdict({ connected: true, stage: "media", ms: 1234 }), {
+    state: "passed",
+    text: "Your camera reached the hub's video relay in 1.2 s: your proctor will be able to see you. The test has stopped.",
+  });
+  assert.equal(relayVerdict({ connected: true, stage: "media" }).state, "passed", "without a duration too");
+});
+
+test("relay: media that never connects blames UDP and suggests another network", () => {
+  assert.equal(RELAY_TIMEOUT_MS, 15_000);
+  const v = relayVerdict({ connected: false, stage: "media", timedOut: true });
+  assert.equal(v.state, "problem");
+  assert.equal(v.text, "Your camera could not reach the hub's video relay within 15 s. The live connection works, but live video does not get through.");
+  assert.match(v.fix ?? "", /UDP/);
+  assert.match(v.fix ?? "", /another network/);
+  assert.match(v.fix ?? "", /"Test sending again"/);
+  const unavailable = relayVerdict({ connected: false, stage: "media", timedOut: true, message: "RELAY_UNAVAILABLE: no relay" });
+  assert.match(unavailable.text, /not available right now/);
+  assert.doesNotMatch(unavailable.fix ?? "", /UDP/, "the relay's fault, not the network's");
+});
+
+test("relay: each earlier stage that fails says what failed and what to do", () => {
+  assert.match(relayVerdict({ connected: false, stage: "room", status: 404 }).text, /no test room for you/);
+  assert.match(relayVerdict({ connected: false, stage: "room", status: 0 }).text, /could not be reached/);
+  assert.match(relayVerdict({ connected: false, stage: "room", status: 503, message: "busy" }).text, /could not prepare the test: busy/);
+  const socket = relayVerdict({ connected: false, stage: "socket", timedOut: true, closeCode: 1006 });
+  assert.equal(socket.text, "The live connection for the test could not be opened within 15 s (code 1006).");
+  assert.match(socket.fix ?? "", /WebSockets/);
+  assert.match(relayVerdict({ connected: false, stage: "join", reason: "forbidden", closeCode: 4507 }).text, /refused the test room/);
+  assert.match(relayVerdict({ connected: false, stage: "socket", reason: "unauthenticated" }).fix ?? "", /log in again/);
+  const camera = relayVerdict({ connected: false, stage: "camera", message: "The device is in use by another program." });
+  assert.equal(camera.text, "Your camera could not be opened for the test: The device is in use by another program.");
+  for (const stage of /** @type {const} */ (["room", "socket", "join", "camera", "media"])) {
+    const v = relayVerdict({ connected: false, stage });
+    assert.equal(v.state, "problem", stage);
+    assert.ok(v.fix, `${stage} has a fix`);
+  }
 });
