@@ -92,6 +92,7 @@ pub async fn facts_of(
             candidate_id: candidate,
             webrtc_room_id: room,
             is_open: true,
+            media_check: true,
         }),
     )
 }

@@ -847,7 +847,8 @@ impl Hub {
             return Err(JoinError::SessionEnded);
         }
         let role = p.role;
-        if role == TokenRole::Candidate {
+        // A media-check room has no session: its socket is no session's laptop.
+        if role == TokenRole::Candidate && !facts.media_check {
             self.bind_device(peer, facts.id, Device::Laptop);
         }
         let joined = self

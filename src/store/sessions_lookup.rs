@@ -18,9 +18,13 @@ pub struct SessionFacts {
     pub webrtc_room_id: Uuid,
     /// True while STARTED (not submitted, auto-submitted or terminated).
     pub is_open: bool,
+    /// True for a candidate's media-check room (`http::media_check`), which has no session:
+    /// its socket is no device of any session (no liveness, no events).
+    pub media_check: bool,
 }
 
-const COLUMNS: &str = "id, exam_id, candidate_id, webrtc_room_id, status = 'STARTED' AS is_open";
+const COLUMNS: &str = "id, exam_id, candidate_id, webrtc_room_id, status = 'STARTED' AS is_open, \
+    false AS media_check";
 
 /// Facts of the session with id `id`.
 pub async fn by_id(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<SessionFacts>, Error> {

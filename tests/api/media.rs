@@ -364,6 +364,8 @@ async fn a_candidate_checks_its_camera_reaches_the_relay_before_the_exam(pool: P
         .await
         .unwrap();
     assert_eq!(sessions, 0, "a media check starts no exam");
+    // Its socket is no session's device: nothing to track once it goes.
+    assert_eq!(app.state.hub.stats().await.devices, 0);
     // The room is this candidate's alone; an exam they are not assigned to gives none.
     let (_, other) = fx.another_candidate(&app).await;
     let (mut intruder, _) = authed(&app, &other).await;
