@@ -17,6 +17,7 @@
 // do not disturb each other. The pairing link opens the phone page at `/pair`. Prints one JSON line; exits non-zero on any failure. With
 // `screenshots`, saves PNGs there (1280×800; the phone's at 390×844).
 import { chromium } from "playwright-core";
+import { logIn } from "./pages.mjs";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 
@@ -61,14 +62,6 @@ async function newPage(browser, name, options = {}) {
   return page;
 }
 
-async function logIn(page, who) {
-  await page.goto(`${cfg.hub}/app`);
-  await page.getByLabel("Email").fill(who.email);
-  await page.getByLabel("Password").fill(who.password);
-  await page.getByRole("button", { name: "Log in" }).click();
-  await page.locator("#account .who").waitFor();
-}
-
 /**
  * From "Start exam" to the exam page: a system check may come first (#/check/<examId>); go on
  * with "Continue to the exam", or "Continue anyway" where headless Chromium cannot pass a check
@@ -108,7 +101,7 @@ async function main() {
   try {
     // --- 1. the admin creates the exam ------------------------------------------------------
     const admin = await newPage(browser, "admin");
-    await logIn(admin, cfg.admin);
+    await logIn(admin, cfg.hub, cfg.admin);
     await admin.goto(`${cfg.hub}/app#/admin`);
     await admin.getByRole("heading", { name: "Administration", level: 1 }).waitFor();
     await shot(admin, "admin-landing");
@@ -211,7 +204,7 @@ async function main() {
 
     // --- 3. a candidate sees it ---------------------------------------------------------------
     const laptop = await newPage(browser, "candidate");
-    await logIn(laptop, cfg.candidates[0]);
+    await logIn(laptop, cfg.hub, cfg.candidates[0]);
     await laptop.getByRole("heading", { name: "My exams", level: 1 }).waitFor();
     const card = laptop.locator("article.exam-card", { has: laptop.getByRole("heading", { name: title }) });
     await card.waitFor();

@@ -13,6 +13,7 @@
 // non-zero on any failure. With `screenshots`, saves login, my-exams, exam, offline-queued and
 // end PNGs (1280×800) there.
 import { chromium } from "playwright-core";
+import { answer, visibleQuestion } from "./pages.mjs";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -49,32 +50,6 @@ const summary = (page) =>
     queued: Number(el.dataset.queued),
     text: el.textContent,
   }));
-
-/** The visible question: its type and its status line. */
-async function visibleQuestion(page) {
-  const section = page.locator("section.question:not([hidden])");
-  return { section, type: await section.getAttribute("data-type") };
-}
-
-/** Answers the visible question in the way its type asks; returns what was entered. */
-async function answer(page, tag) {
-  const { section, type } = await visibleQuestion(page);
-  if (type === "MCQ") {
-    // Checkboxes, found by their visible labels: tick the first option.
-    const first = section.getByRole("checkbox").first();
-    await first.check();
-    return { type, selected: await first.getAttribute("value") };
-  }
-  if (type === "CODING") {
-    await section.getByLabel("Programming language").fill("Rust");
-    const code = `// ${tag}\nfn median(v: &mut [i64]) -> Option<f64> {\n    if v.is_empty() { return None; }\n    v.sort();\n    let n = v.len();\n    Some(if n % 2 == 1 { v[n / 2] as f64 } else { (v[n / 2 - 1] + v[n / 2]) as f64 / 2.0 })\n}`;
-    await section.getByLabel("Your code").fill(code);
-    return { type, code };
-  }
-  const text = `An actor owns its state and serialises access through messages (${tag}); a mutex suits short critical sections.`;
-  await section.getByLabel("Your answer").fill(text);
-  return { type, text };
-}
 
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), "hub-exam-day-"));

@@ -32,6 +32,7 @@
 // non-zero on any failure. With `screenshots`, saves full-*.png there (1280×800; the phone's
 // 390×844).
 import { chromium } from "playwright-core";
+import { answer, logIn, tileOf, visibleQuestion } from "./pages.mjs";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 
@@ -95,14 +96,6 @@ async function newPage(label, options = {}) {
   return page;
 }
 
-async function logIn(page, who) {
-  await page.goto(`${cfg.hub}/app`);
-  await page.getByLabel("Email").fill(who.email);
-  await page.getByLabel("Password").fill(who.password);
-  await page.getByRole("button", { name: "Log in" }).click();
-  await page.locator("#account .who").waitFor({ timeout: 20_000 });
-}
-
 /** Adds one question through the editor; `fill` fills the type's own inputs. */
 async function addQuestion(page, type, prompt, points, fill) {
   await page.getByRole("button", { name: "Add a question" }).click();
@@ -119,7 +112,7 @@ async function addQuestion(page, type, prompt, points, fill) {
 
 async function adminCreatesExam() {
   const admin = await newPage("admin");
-  await logIn(admin, cfg.admin);
+  await logIn(admin, cfg.hub, cfg.admin);
   await admin.goto(`${cfg.hub}/app#/admin`);
   await admin.getByRole("heading", { name: "Administration", level: 1 }).waitFor();
   await admin.getByRole("link", { name: /^Exams/ }).click();
@@ -223,7 +216,7 @@ async function throughSystemCheck(page) {
 /** A candidate logs in, starts the exam through the system check and shares camera and screen. */
 async function candidateStarts(who, label, title) {
   const page = await newPage(label);
-  await logIn(page, who);
+  await logIn(page, cfg.hub, who);
   await page.getByRole("heading", { name: "My exams", level: 1 }).waitFor();
   const card = page.locator("article.exam-card", { has: page.getByRole("heading", { name: title }) });
   await card.waitFor({ timeout: 15_000 });
@@ -310,31 +303,6 @@ async function leaveTab(page) {
   };
 }
 
-/** The visible question: its section and type. */
-async function visibleQuestion(page) {
-  const section = page.locator("section.question:not([hidden])");
-  return { section, type: await section.getAttribute("data-type") };
-}
-
-/** Answers the visible question in the way its type asks; returns what was entered. */
-async function answer(page, tag) {
-  const { section, type } = await visibleQuestion(page);
-  if (type === "MCQ") {
-    const first = section.getByRole("checkbox").first();
-    await first.check();
-    return { type, selected: await first.getAttribute("value") };
-  }
-  if (type === "CODING") {
-    await section.getByLabel("Programming language").fill("Rust");
-    const code = `// ${tag}\nfn median(v: &mut [i64]) -> Option<f64> {\n    if v.is_empty() { return None; }\n    v.sort();\n    let n = v.len();\n    Some(if n % 2 == 1 { v[n / 2] as f64 } else { (v[n / 2 - 1] + v[n / 2]) as f64 / 2.0 })\n}`;
-    await section.getByLabel("Your code").fill(code);
-    return { type, code };
-  }
-  const text = `An actor owns its state and serialises access through messages (${tag}); a mutex suits short critical sections.`;
-  await section.getByLabel("Your answer").fill(text);
-  return { type, text };
-}
-
 /** The header's save summary. */
 const saveSummary = (page) =>
   page.locator(".exam-bar .pill[data-queued]").evaluate((el) => ({ state: el.dataset.state, queued: Number(el.dataset.queued), text: el.textContent }));
@@ -397,7 +365,6 @@ async function answerWithOutage(page) {
 // --- 4. the proctor's grid ------------------------------------------------------------------
 
 /** The grid's tile of a candidate. */
-const tileOf = (page, name) => page.locator("li.tile", { has: page.locator(".tile-name", { hasText: name }) });
 
 /** Waits until a tile's thumbnail decodes (its video has a size) and its laptop is online. */
 async function tileLive(page, name) {
@@ -461,7 +428,7 @@ async function main() {
 
   // 4. The proctor: exams list → the live grid; both tiles live, candidate 1 flagged.
   const proctor = await newPage("proctor");
-  await logIn(proctor, cfg.proctor);
+  await logIn(proctor, cfg.hub, cfg.proctor);
   await proctor.getByRole("heading", { name: "Exams", level: 1 }).waitFor();
   await proctor.locator(`a[href="#/grid/${admin.examId}"]`).click();
   await proctor.locator("ul.tiles").waitFor();

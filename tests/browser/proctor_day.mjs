@@ -17,6 +17,7 @@
 // saves grid, session, candidate-warned, terminate-confirm, grid-ended and review PNGs
 // (1280×800) there.
 import { chromium } from "playwright-core";
+import { logIn, tileOf } from "./pages.mjs";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -70,13 +71,6 @@ async function openBrowser(label) {
   return page;
 }
 
-async function logIn(page, who) {
-  await page.goto(`${cfg.hub}/app`);
-  await page.getByLabel("Email").fill(who.email);
-  await page.getByLabel("Password").fill(who.password);
-  await page.getByRole("button", { name: "Log in" }).click();
-}
-
 /** Seconds left on a candidate's countdown ("mm:ss" or "h:mm:ss"). */
 async function secondsLeft(page) {
   const text = (await page.locator(".exam-bar .timer").textContent()) || "";
@@ -108,7 +102,7 @@ async function throughSystemCheck(page) {
 /** A candidate logs in, starts the exam and shares camera and screen. */
 async function candidate(who, label) {
   const page = await openBrowser(label);
-  await logIn(page, who);
+  await logIn(page, cfg.hub, who);
   await page.getByRole("heading", { name: "My exams", level: 1 }).waitFor();
   await page.getByRole("button", { name: /^(Start|Resume) exam: / }).first().click();
   await throughSystemCheck(page);
@@ -121,7 +115,6 @@ async function candidate(who, label) {
 }
 
 /** The grid's tile of a candidate. */
-const tileOf = (page, name) => page.locator("li.tile", { has: page.locator(".tile-name", { hasText: name }) });
 
 /** Waits until a tile's thumbnail decodes (its video has a size) and its laptop is online. */
 async function tileLive(page, name) {
@@ -158,7 +151,7 @@ async function main() {
 
   // 2. The proctor: exams list → live grid.
   const proctor = await openBrowser("proctor");
-  await logIn(proctor, cfg.proctor);
+  await logIn(proctor, cfg.hub, cfg.proctor);
   await proctor.getByRole("heading", { name: "Exams", level: 1 }).waitFor();
   await proctor.locator(`a[href="#/grid/${cfg.examId}"]`).click();
   await proctor.locator("ul.tiles").waitFor();
