@@ -3,7 +3,7 @@
 window.pcs = [];
 async function start() {
   const p = Hub.params();
-  if (!p.t) throw new Error("open the pairing link from the laptop (…/pair#t=…)");
+  if (!p.t) throw new Error("open this page with a pairing token (/app/phone#t=…)");
   let fp = localStorage.getItem("fingerprint");
   if (!fp) { fp = "phone-" + Math.random().toString(36).slice(2); localStorage.setItem("fingerprint", fp); }
   const claimed = await Hub.api("/pairing/claim", { token: p.t, deviceFingerprint: fp });
