@@ -571,9 +571,11 @@ async fn heartbeat_loss_reaches_the_proctor_within_the_ttl(pool: PgPool) {
     let back = recv_type(&mut proctor, "session-update").await;
     assert_eq!(back["liveness"]["laptop"], "ONLINE");
     assert_eq!(back["lastEvent"]["eventType"], "LAPTOP_RECONNECTED");
-    // The liveness update is pushed at once; its SYSTEM event is stored after it.
+    // The liveness update is pushed at once; its SYSTEM event is stored after it. The loss and
+    // the return can fall in the same millisecond (the heartbeat answers the update at once on
+    // loopback): the store's order is (timestamp, id), ids being time-ordered UUIDv7s.
     let system_events = || async {
-        sqlx::query_scalar::<_, String>("SELECT event_type FROM proctoring_events WHERE session_id = $1 AND source = 'SYSTEM' ORDER BY \"timestamp\"")
+        sqlx::query_scalar::<_, String>("SELECT event_type FROM proctoring_events WHERE session_id = $1 AND source = 'SYSTEM' ORDER BY \"timestamp\", id")
             .bind(session)
             .fetch_all(&app.state.db)
             .await
