@@ -27,34 +27,17 @@ impl UserRole {
     }
 }
 
-/// The role carried by an access token: a user role, or `MOBILE` for a paired phone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum TokenRole {
-    /// A candidate's laptop (or any candidate client).
-    Candidate,
-    /// An administrator.
-    Admin,
-    /// A proctor.
-    Proctor,
-    /// A phone paired to one session.
-    Mobile,
-}
+/// The role carried by an access token (a user role, or `MOBILE` for a paired phone), in
+/// rooms and on the wire: one type across the crates.
+pub use rooms::Role;
 
-impl From<UserRole> for TokenRole {
+impl From<UserRole> for Role {
     fn from(r: UserRole) -> Self {
         match r {
-            UserRole::Candidate => TokenRole::Candidate,
-            UserRole::Admin => TokenRole::Admin,
-            UserRole::Proctor => TokenRole::Proctor,
+            UserRole::Candidate => Role::Candidate,
+            UserRole::Admin => Role::Admin,
+            UserRole::Proctor => Role::Proctor,
         }
-    }
-}
-
-impl TokenRole {
-    /// True for roles that may watch and act on any session (ADMIN, PROCTOR).
-    pub fn is_staff(self) -> bool {
-        matches!(self, TokenRole::Admin | TokenRole::Proctor)
     }
 }
 
@@ -84,32 +67,8 @@ pub enum QuestionType {
     Subjective,
 }
 
-/// A session's state (Postgres `session_status`): STARTED → one of the three endings, once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
-#[sqlx(type_name = "session_status", rename_all = "SCREAMING_SNAKE_CASE")]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum SessionStatus {
-    /// Being taken.
-    Started,
-    /// Submitted by the candidate.
-    Submitted,
-    /// Ended by the sweeper when time ran out.
-    AutoSubmitted,
-    /// Ended by staff.
-    Terminated,
-}
-
-impl SessionStatus {
-    /// The status as it appears on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SessionStatus::Started => "STARTED",
-            SessionStatus::Submitted => "SUBMITTED",
-            SessionStatus::AutoSubmitted => "AUTO_SUBMITTED",
-            SessionStatus::Terminated => "TERMINATED",
-        }
-    }
-}
+/// A session's state (Postgres `session_status`), the wire's type: one across the crates.
+pub use signaling::SessionStatus;
 
 /// A person's review of an ended session (Postgres `review_decision`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]

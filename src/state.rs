@@ -21,7 +21,7 @@ use crate::events::artifacts::Artifacts;
 use crate::events::ingest::Ingest;
 use crate::events::SharedStore;
 use crate::hub::HubHandle;
-use crate::model::{TokenRole, UserRole};
+use crate::model::{Role, SessionStatus, UserRole};
 use crate::store::redis::Keys;
 
 /// Something that happened through the API and that connected devices must learn about.
@@ -40,7 +40,7 @@ pub enum HubSignal {
         /// Its exam (watchers subscribe per exam).
         exam_id: Uuid,
         /// `SUBMITTED`, `AUTO_SUBMITTED` or `TERMINATED`.
-        status: String,
+        status: SessionStatus,
         /// Why, for the devices (e.g. "submitted", "time is up", the proctor's reason).
         reason: String,
     },
@@ -304,16 +304,16 @@ impl AppState {
     /// The WebSocket limits in force.
     /// (Before `auth` every socket has the device limits.)
     pub fn ws_limits(&self) -> signaling::Limits {
-        self.ws_limits_for(TokenRole::Candidate)
+        self.ws_limits_for(Role::Candidate)
     }
 
     /// The WebSocket limits of an authenticated role: staff pages (a proctor's grid) send and
     /// receive far more than a candidate's devices. The auth timeout and the heartbeat
     /// interval are the hub-wide settings.
-    pub fn ws_limits_for(&self, role: TokenRole) -> signaling::Limits {
+    pub fn ws_limits_for(&self, role: Role) -> signaling::Limits {
         let of_role = match role {
-            TokenRole::Proctor | TokenRole::Admin => &self.config.ws.staff,
-            TokenRole::Candidate | TokenRole::Mobile => &self.config.ws.device,
+            Role::Proctor | Role::Admin => &self.config.ws.staff,
+            Role::Candidate | Role::Mobile => &self.config.ws.device,
         };
         signaling::Limits {
             heartbeat_interval: self.config.heartbeat_interval,

@@ -148,6 +148,11 @@
 /** @typedef {{type: "pairing-claimed", confirmCode: string, deviceFingerprint?: string}} PairingClaimedMessage */
 /** @typedef {{type: "error", code: string, message: string, roomId?: string}} ErrorMessage */
 /**
+ * The node this socket reached is not the home of its exam: the hub closes the socket with
+ * 4010 ("moved") right after, and {@link HubSocket} reconnects to `url` by itself.
+ * @typedef {{type: "redirect", url: string}} RedirectMessage
+ */
+/**
  * @typedef {object} SessionView What a proctor sees of a session.
  * @property {string} sessionId
  * @property {SessionStatus} status
@@ -163,7 +168,7 @@
  * @typedef {AuthedMessage | JoinedMessage | PeerJoinedMessage | PeerLeftMessage | SignalMessage
  *   | HeartbeatAckMessage | EventAckMessage | WarningMessage | TimeUpMessage | TimeExtendedMessage
  *   | SessionEndedMessage | PairingClaimedMessage | ErrorMessage | SessionUpdateMessage
- *   | SessionSnapshotMessage} ServerMessage
+ *   | SessionSnapshotMessage | RedirectMessage} ServerMessage
  */
 /** @typedef {{[K in ServerMessage["type"]]: Extract<ServerMessage, {type: K}>}} ServerMessageMap */
 /**
@@ -715,7 +720,8 @@ export class HubClient extends Emitter {
 /**
  * - `connecting`: opening, or open and waiting for `authed`
  * - `open`: authenticated; rooms joined, events flowing
- * - `reconnecting`: dropped; the next try is in `retryInMs`
+ * - `reconnecting`: dropped; the next try is in `retryInMs` (with `redirected: true` when the
+ *   hub moved the connection to another of its servers: "moving to another server…")
  * - `stopped`: given up for good (see the `stopped` event)
  * @typedef {"idle" | "connecting" | "open" | "reconnecting" | "stopped"} SocketState
  */
@@ -729,7 +735,7 @@ export class HubClient extends Emitter {
  */
 /**
  * @typedef {ServerMessageMap & {
- *   state: {state: SocketState, attempt: number, retryInMs?: number, closeCode?: number, resumed?: boolean},
+ *   state: {state: SocketState, attempt: number, retryInMs?: number, closeCode?: number, resumed?: boolean, redirected?: boolean},
  *   stopped: {reason: StopReason, code: number},
  *   message: ServerMessage,
  *   "events-pending": {pending: number},
@@ -738,6 +744,20 @@ export class HubClient extends Emitter {
 
 /** The close code a client sends on a socket it will resume (the hub keeps the connection). */
 const RECONNECTING = 4000;
+
+/** The close code after a `redirect`: this node is not the home of the socket's exam. */
+const MOVED = 4010;
+
+/** The close code of a node that shuts down. */
+const GOING_AWAY = 4001;
+
+/**
+ * Redirects followed at once in a row without reaching a steady state (a `joined` or a
+ * `session-snapshot`, or a connection that ended some other way after `authed`); beyond them
+ * each redirect waits out the backoff, so two nodes that disagree cannot ping-pong a client
+ * at full speed.
+ */
+const MAX_REDIRECTS = 5;
 
 /** Close codes after which reconnecting is pointless, and what they mean. */
 const STOP_CODES = /** @type {Record<number, StopReason>} */ ({
@@ -771,6 +791,14 @@ const STOP_CODES = /** @type {Record<number, StopReason>} */ ({
  *   4013 rate limited, …), at once when the browser says it is back `online`; on 4500 refresh
  *   the token first; stop on 4503/4504 (and on codes that retrying cannot fix).
  * - Rooms joined are joined again after every reconnect that is not a resume.
+ * - Several nodes: a node that is not the home of the socket's exam sends `redirect` with the
+ *   home's URL and closes with 4010; the socket reconnects there at once (state `reconnecting`
+ *   with `redirected: true`) with a fresh `auth` (a resume belongs to the node that issued
+ *   it), then joins its rooms again (and `authed` tells pages to re-send their `watch`es).
+ *   After {@link MAX_REDIRECTS} redirects in a row without a steady state, redirects wait out
+ *   the backoff. The entry URL is kept: when a redirected node fails (closed before `authed`,
+ *   or 4001 going away) or a 4010 comes without a valid `redirect`, the next try goes to the
+ *   entry URL, whose node redirects again, so a dead node never strands the client.
  * - Resume (CONTRACT, "Resuming a dropped socket"): a reconnect offers the last `resumeToken`
  *   and the highest `seq` processed. `resumed: true` continues the same peer with its rooms (no
  *   rejoin) and the hub replays what was missed; `resumed: false` is a new connection: the rooms
@@ -784,7 +812,7 @@ export class HubSocket extends Emitter {
   /**
    * @param {SocketAuth} client usually the page's {@link HubClient}
    * @param {object} [options]
-   * @param {string} [options.url] default: this page's origin + /ws
+   * @param {string} [options.url] the entry URL; default: this page's origin + /ws
    * @param {typeof WebSocket} [options.WebSocket]
    * @param {Timers} [options.timers]
    * @param {() => number} [options.random]
@@ -795,7 +823,16 @@ export class HubSocket extends Emitter {
   constructor(client, { url, WebSocket: WS, timers, random, window: win, backoff } = {}) {
     super();
     this.client = client;
-    this.url = url || socketUrl(client.baseUrl);
+    /** where every fresh start goes, and where the socket falls back when a redirected node fails */
+    this.entryUrl = url || socketUrl(client.baseUrl);
+    /** the URL of the current (or next) connection: the entry URL or a redirect target */
+    this.url = this.entryUrl;
+    /** @type {string | null} a valid `redirect` target received on the current connection */
+    this.redirectUrl = null;
+    /** redirects followed since the last steady state (see {@link MAX_REDIRECTS}) */
+    this.redirects = 0;
+    /** whether the current connection got its `authed` */
+    this.connAuthed = false;
     this.WS = WS || globalThis.WebSocket;
     this.timers = timers || realTimers;
     this.random = random || Math.random;
@@ -821,7 +858,10 @@ export class HubSocket extends Emitter {
     this.authed = null;
     /** @type {number | undefined} when the last `auth` left (monotonic): a clock sample */
     this.authSentAt = undefined;
-    /** @type {{token: string, windowMs: number} | null} how to resume the last connection */
+    /**
+     * @type {{token: string, windowMs: number, url: string} | null} how to resume the last
+     *   connection; offered only to the URL (node) that issued it
+     */
     this.resume = null;
     /** whether the last `auth` offered a resume (only then can `resumed: true` be believed) */
     this.resumeOffered = false;
@@ -842,6 +882,8 @@ export class HubSocket extends Emitter {
   start() {
     if (this.state !== "idle" && this.state !== "stopped") return;
     this.attempt = 0;
+    this.url = this.entryUrl;
+    this.redirects = 0;
     this.win?.addEventListener("online", this.onOnline);
     this.connect();
   }
@@ -915,6 +957,8 @@ export class HubSocket extends Emitter {
   connect() {
     this.clearTimer("retry");
     this.detach();
+    this.redirectUrl = null;
+    this.connAuthed = false;
     this.setState("connecting");
     let ws;
     try {
@@ -933,9 +977,11 @@ export class HubSocket extends Emitter {
         const auth = { type: "auth", token };
         // Always offer the resume we hold, even long after the drop: only the hub knows when
         // it noticed the drop (a silent one can take it a ping timeout), and a stale offer
-        // just gets `resumed: false`.
-        this.resumeOffered = !!this.resume;
-        if (this.resume) auth.resume = { token: this.resume.token, lastSeq: this.lastSeq };
+        // just gets `resumed: false`. But only to the node that issued it: another node (after
+        // a redirect, or back at the entry URL) has no state to resume, so a fresh `auth` there.
+        const resume = this.resume && this.resume.url === this.url ? this.resume : null;
+        this.resumeOffered = !!resume;
+        if (resume) auth.resume = { token: resume.token, lastSeq: this.lastSeq };
         ws.send(JSON.stringify(auth));
       } catch (e) {
         if (this.ws !== ws) return;
@@ -980,7 +1026,10 @@ export class HubSocket extends Emitter {
       case "authed": {
         const resumed = this.resumeOffered && msg.resumed === true;
         this.authed = msg;
-        this.resume = msg.resumeToken ? { token: msg.resumeToken, windowMs: msg.resumeWindowMs ?? 0 } : null;
+        this.connAuthed = true;
+        this.resume = msg.resumeToken
+          ? { token: msg.resumeToken, windowMs: msg.resumeWindowMs ?? 0, url: this.url }
+          : null;
         this.client.clock.sample(msg.serverNow, this.authSentAt ?? now, now);
         this.attempt = 0;
         this.clearTimer("auth");
@@ -1016,6 +1065,15 @@ export class HubSocket extends Emitter {
       case "joined":
         this.joinedRooms.set(msg.roomId, msg);
         this.serverRooms.add(msg.roomId);
+        this.redirects = 0; // this node took the room: a steady state
+        break;
+      case "session-snapshot":
+        this.redirects = 0; // this node took the `watch`: a steady state
+        break;
+      case "redirect":
+        // Followed when the 4010 close comes; a target that is not a WebSocket URL is ignored
+        // (the 4010 then goes back to the entry URL).
+        this.redirectUrl = redirectTarget(msg.url, this.entryUrl);
         break;
     }
     this.emit("message", msg);
@@ -1064,8 +1122,13 @@ export class HubSocket extends Emitter {
    */
   async closed(code) {
     this.detach();
+    const redirect = this.redirectUrl;
+    this.redirectUrl = null;
     const stop = STOP_CODES[code];
     if (stop) return this.halt(stop, code);
+    if (code === MOVED && redirect) return this.follow(redirect);
+    // A connection that worked and ended some other way breaks a chain of redirects.
+    if (this.connAuthed && code !== MOVED) this.redirects = 0;
     if (code === 4500) {
       // The token was refused: refresh, then reconnect. A failed refresh that is not an auth
       // failure (offline) falls back to the backoff.
@@ -1086,10 +1149,47 @@ export class HubSocket extends Emitter {
    */
   dropped(code) {
     if (this.state === "stopped") return;
+    // A redirected node that failed before `authed` or is going away (or any 4010 without a
+    // redirect to follow): back to the entry URL, whose node knows where to go now. An
+    // authenticated connection that merely dropped retries its node, where it can resume.
+    if (this.url !== this.entryUrl && (!this.connAuthed || code === GOING_AWAY || code === MOVED)) {
+      this.url = this.entryUrl;
+    }
+    this.retryLater(code);
+  }
+
+  /**
+   * @private reconnects to `url`, where a `redirect` sent this socket: at once, or after the
+   *   backoff once {@link MAX_REDIRECTS} redirects came in a row
+   * @param {string} url
+   */
+  follow(url) {
+    if (this.state === "stopped") return;
+    this.redirects += 1;
+    this.url = url;
+    // The new node has nothing to resume; the old one handed the connection over.
+    this.resume = null;
+    if (false) {
+      // `authed` resets `attempt`, so a redirect after it would always wait the shortest
+      // step: let the length of the chain grow the delay instead.
+      this.attempt = Math.max(this.attempt, this.redirects - MAX_REDIRECTS - 1);
+      this.retryLater(MOVED, true);
+      return;
+    }
+    this.setState("reconnecting", { retryInMs: 0, closeCode: MOVED, redirected: true });
+    this.connect();
+  }
+
+  /**
+   * @private schedules the next try after the backoff
+   * @param {number} code
+   * @param {boolean} [redirected]
+   */
+  retryLater(code, redirected = false) {
     this.detach(RECONNECTING);
     const retryInMs = backoffDelay(this.attempt, { ...this.backoff, random: this.random });
     this.attempt += 1;
-    this.setState("reconnecting", { retryInMs, closeCode: code });
+    this.setState("reconnecting", { retryInMs, closeCode: code, ...(redirected && { redirected }) });
     this.setTimer("retry", retryInMs, () => this.connect());
   }
 
@@ -1139,7 +1239,7 @@ export class HubSocket extends Emitter {
   /**
    * @private
    * @param {SocketState} state
-   * @param {{retryInMs?: number, closeCode?: number, resumed?: boolean}} [extra]
+   * @param {{retryInMs?: number, closeCode?: number, resumed?: boolean, redirected?: boolean}} [extra]
    */
   setState(state, extra = {}) {
     this.state = state;
@@ -1165,6 +1265,27 @@ export class HubSocket extends Emitter {
     if (name in this.timer) this.timers.clearTimeout(this.timer[name]);
     delete this.timer[name];
   }
+}
+
+/**
+ * A `redirect` target the socket may follow: a ws: or wss: URL, and not ws: when the entry
+ * is wss: (the token would then travel in clear, and a secure page cannot open it anyway).
+ * @param {unknown} url
+ * @param {string} entryUrl
+ * @returns {string | null} the URL to follow, or null to ignore the redirect
+ */
+export function redirectTarget(url, entryUrl) {
+  if (typeof url !== "string" || url === "") return null;
+  let u;
+  try {
+    u = new URL(url);
+  } catch {
+    return null;
+  }
+  if (u.protocol !== "ws:" && u.protocol !== "wss:") return null;
+  if (u.protocol === "ws:" && /^wss:/i.test(entryUrl)) return null;
+  if (u.username || u.password) return null;
+  return u.href;
 }
 
 /** @param {string} baseUrl */

@@ -8,7 +8,10 @@ use crate::id::{SessionId, UserId};
 use crate::liveness::Device;
 
 /// Who is on the other end of a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Role {
     /// The candidate's laptop.
     Candidate,

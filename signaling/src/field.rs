@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::error::DecodeError;
 use crate::limits::{MAX_META_BYTES, MAX_SDP_BYTES, MAX_TOKEN_BYTES, MAX_WARNING_CHARS};
+use crate::message::TrackSource;
 
 /// Declares a `String` newtype whose constructor runs `$check` and whose serde impls go through it.
 macro_rules! checked_string {
@@ -390,6 +391,65 @@ impl SignalData {
     pub fn fields(&self) -> &Map<String, Value> {
         &self.rest
     }
+
+    /// The relay's answer to a publisher's offer.
+    pub fn relay_answer(sdp: String) -> Result<Self, DecodeError> {
+        let mut map = Map::new();
+        map.insert("kind".into(), "answer".into());
+        map.insert("sdp".into(), sdp.into());
+        SignalData::new(map)
+    }
+
+    /// The relay's offer to a subscriber, with what each m-line carries (extension:
+    /// `tracks: [{mid, source, peerId}]`).
+    pub fn relay_offer(sdp: String, tracks: &[OfferedTrack]) -> Result<Self, DecodeError> {
+        let mut map = Map::new();
+        map.insert("kind".into(), "offer".into());
+        map.insert("sdp".into(), sdp.into());
+        let tracks = serde_json::to_value(tracks).map_err(|_| DecodeError::InvalidValue {
+            field: "tracks",
+            reason: "must be serialisable",
+        })?;
+        map.insert("tracks".into(), tracks);
+        SignalData::new(map)
+    }
+
+    /// An offer's declared sources, `tracks: {"<mid>": "camera" | "screen" | …}` (extension);
+    /// unknown sources are left out.
+    pub fn declared_tracks(&self) -> Vec<(String, TrackSource)> {
+        let Some(Value::Object(map)) = self.rest.get("tracks") else {
+            return Vec::new();
+        };
+        map.iter()
+            .filter_map(|(mid, v)| {
+                let source = TrackSource::deserialize(v).ok()?;
+                Some((mid.clone(), source))
+            })
+            .collect()
+    }
+
+    /// An ICE signal's candidate line, whether sent as a string or as an
+    /// `RTCIceCandidateInit` object; `None` for the end of candidates (or an empty line).
+    pub fn candidate_line(&self) -> Option<&str> {
+        let line = match self.candidate()? {
+            Value::String(c) => c.as_str(),
+            Value::Object(o) => o.get("candidate").and_then(Value::as_str)?,
+            _ => return None,
+        };
+        (!line.is_empty()).then_some(line)
+    }
+}
+
+/// One track of a relay offer: its m-line, what it shows and whose it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OfferedTrack {
+    /// The m-line's `mid`.
+    pub mid: String,
+    /// What it shows.
+    pub source: TrackSource,
+    /// The publishing peer.
+    pub peer_id: crate::id::PeerId,
 }
 
 impl Serialize for SignalData {

@@ -60,8 +60,8 @@ pub use decode::{
 };
 pub use error::{codes, DecodeError};
 pub use field::{
-    EventSource, EventType, FrameRef, Meta, Severity, SignalData, SignalKind, Timestamp, Token,
-    WarningText,
+    EventSource, EventType, FrameRef, Meta, OfferedTrack, Severity, SignalData, SignalKind,
+    Timestamp, Token, WarningText,
 };
 pub use id::{EventId, ExamId, PeerId, PeerRef, RoomId, SessionId, UserId};
 pub use limits::Limits;

@@ -273,22 +273,17 @@ pub struct Subscribe {
     pub layer: MediaLayer,
 }
 
-/// A role as written on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Role {
-    /// The candidate's laptop.
-    Candidate,
-    /// The candidate's paired phone.
-    Mobile,
-    /// A proctor.
-    Proctor,
-    /// An administrator.
-    Admin,
-}
+/// A role as written on the wire: the one role type of the hub (`rooms::Role`).
+pub use rooms::Role;
 
-/// A session status as written on the wire.
+/// A session's state, on the wire and (with the `sqlx` feature) in Postgres
+/// `session_status`: STARTED → one of the three endings, once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
+#[cfg_attr(
+    feature = "sqlx",
+    sqlx(type_name = "session_status", rename_all = "SCREAMING_SNAKE_CASE")
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SessionStatus {
     /// In progress.
@@ -299,6 +294,23 @@ pub enum SessionStatus {
     AutoSubmitted,
     /// Ended by a proctor or an admin.
     Terminated,
+}
+
+impl SessionStatus {
+    /// The status as written on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Started => "STARTED",
+            SessionStatus::Submitted => "SUBMITTED",
+            SessionStatus::AutoSubmitted => "AUTO_SUBMITTED",
+            SessionStatus::Terminated => "TERMINATED",
+        }
+    }
+
+    /// True once the session ended (any status but STARTED).
+    pub fn is_ended(self) -> bool {
+        self != SessionStatus::Started
+    }
 }
 
 /// One device's liveness as written on the wire (extension: the contract names the fields only).

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::config::JwtConfig;
 use crate::error::Error;
-use crate::model::TokenRole;
+use crate::model::Role;
 
 /// The claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub struct Claims {
     /// The user id (for MOBILE, the candidate who owns the session).
     pub sub: Uuid,
     /// Role the bearer acts as.
-    pub role: TokenRole,
+    pub role: Role,
     /// For MOBILE tokens: the one session the phone is bound to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<Uuid>,
@@ -110,7 +110,7 @@ impl JwtKeys {
     }
 
     /// Mints an access token.
-    pub fn issue(&self, sub: Uuid, role: TokenRole, sid: Option<Uuid>) -> Result<String, Error> {
+    pub fn issue(&self, sub: Uuid, role: Role, sid: Option<Uuid>) -> Result<String, Error> {
         let now = unix_now();
         let claims = Claims {
             sub,
@@ -149,7 +149,7 @@ impl JwtKeys {
         if data.claims.typ != "access" {
             return Err(invalid());
         }
-        if data.claims.role == TokenRole::Mobile && data.claims.sid.is_none() {
+        if data.claims.role == Role::Mobile && data.claims.sid.is_none() {
             return Err(invalid());
         }
         Ok(data.claims)
@@ -186,7 +186,7 @@ mod tests {
         let now = unix_now();
         Claims {
             sub: Uuid::new_v4(),
-            role: TokenRole::Admin,
+            role: Role::Admin,
             sid: None,
             typ: "access".into(),
             iss: keys.issuer.clone(),
@@ -208,10 +208,10 @@ mod tests {
     fn roundtrip() {
         let keys = JwtKeys::new(&cfg(SECRET));
         let user = Uuid::new_v4();
-        let t = keys.issue(user, TokenRole::Proctor, None).unwrap();
+        let t = keys.issue(user, Role::Proctor, None).unwrap();
         let c = keys.verify(&t).unwrap();
         assert_eq!(c.sub, user);
-        assert_eq!(c.role, TokenRole::Proctor);
+        assert_eq!(c.role, Role::Proctor);
         assert!(c.exp - c.iat <= 900);
     }
 
@@ -266,7 +266,7 @@ mod tests {
     fn rejects_wrong_signature_none_and_other_algorithms() {
         let keys = JwtKeys::new(&cfg(SECRET));
         let other = JwtKeys::new(&cfg("another-secret-another-secret-xx"));
-        let t = other.issue(Uuid::new_v4(), TokenRole::Admin, None).unwrap();
+        let t = other.issue(Uuid::new_v4(), Role::Admin, None).unwrap();
         assert!(keys.verify(&t).is_err(), "foreign key");
 
         // alg=none with the right kid and valid claims.
@@ -286,7 +286,7 @@ mod tests {
             "HS512"
         );
 
-        let t = keys.issue(Uuid::new_v4(), TokenRole::Admin, None).unwrap();
+        let t = keys.issue(Uuid::new_v4(), Role::Admin, None).unwrap();
         let mut tampered = t.clone();
         tampered.pop();
         tampered.push(if t.ends_with('A') { 'B' } else { 'A' });
@@ -297,9 +297,7 @@ mod tests {
     #[test]
     fn previous_keys_still_verify_after_rotation() {
         let old = JwtKeys::new(&cfg(SECRET));
-        let token = old
-            .issue(Uuid::new_v4(), TokenRole::Candidate, None)
-            .unwrap();
+        let token = old.issue(Uuid::new_v4(), Role::Candidate, None).unwrap();
         let mut rotated = cfg("a-brand-new-secret-a-brand-new-secret");
         rotated.previous_secrets = vec![SECRET.to_string().into()];
         let new = JwtKeys::new(&rotated);
@@ -312,10 +310,10 @@ mod tests {
     fn mobile_tokens_need_a_session() {
         let keys = JwtKeys::new(&cfg(SECRET));
         let mut c = claims(&keys);
-        c.role = TokenRole::Mobile;
+        c.role = Role::Mobile;
         assert!(keys.verify(&forge(&keys, &c, header(&keys))).is_err());
         let t = keys
-            .issue(Uuid::new_v4(), TokenRole::Mobile, Some(Uuid::new_v4()))
+            .issue(Uuid::new_v4(), Role::Mobile, Some(Uuid::new_v4()))
             .unwrap();
         assert!(keys.verify(&t).is_ok());
     }

@@ -74,15 +74,6 @@ pub async fn run(
     }
 }
 
-fn status_of(s: &str) -> SessionStatus {
-    match s {
-        "SUBMITTED" => SessionStatus::Submitted,
-        "AUTO_SUBMITTED" => SessionStatus::AutoSubmitted,
-        "TERMINATED" => SessionStatus::Terminated,
-        _ => SessionStatus::Started,
-    }
-}
-
 impl Feed {
     async fn policy(&mut self, exam: Uuid) -> Policy {
         if let Some((p, at)) = self.policies.get(&exam) {
@@ -118,8 +109,8 @@ impl Feed {
             .scoring_inputs_of(&ids)
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
-        let rows: Vec<(Uuid, String, i64)> = sqlx::query_as(
-            "SELECT s.id, s.status::text,
+        let rows: Vec<(Uuid, SessionStatus, i64)> = sqlx::query_as(
+            "SELECT s.id, s.status,
                     (SELECT count(*) FROM admin_actions a
                       WHERE a.session_id = s.id AND a.action_type = 'AUTO_WARN')
                FROM sessions s WHERE s.id = ANY($1)",
@@ -127,7 +118,7 @@ impl Feed {
         .bind(&ids)
         .fetch_all(&self.state.db)
         .await?;
-        let found: HashMap<Uuid, (String, i64)> = rows
+        let found: HashMap<Uuid, (SessionStatus, i64)> = rows
             .into_iter()
             .map(|(id, status, warned)| (id, (status, warned)))
             .collect();
@@ -144,7 +135,7 @@ impl Feed {
                     tally: scoring::recompute(&mine, policy),
                     applied: mine.iter().map(|e| e.id).collect(),
                     acted: u32::try_from(*warned).unwrap_or(u32::MAX),
-                    status: status_of(status),
+                    status: *status,
                     touched: Instant::now(),
                 },
             );
@@ -283,11 +274,11 @@ impl Feed {
             .map(|id| self.sessions.get(id).map_or(0.0, |l| l.tally.score()))
             .collect();
         let started = std::time::Instant::now();
-        let rows: Result<Vec<(Uuid, String)>, sqlx::Error> = sqlx::query_as(
+        let rows: Result<Vec<(Uuid, SessionStatus)>, sqlx::Error> = sqlx::query_as(
             "UPDATE sessions s SET violation_score = u.score
                FROM UNNEST($1::uuid[], $2::float8[]) AS u(id, score)
               WHERE s.id = u.id
-          RETURNING s.id, s.status::text",
+          RETURNING s.id, s.status",
         )
         .bind(&ids)
         .bind(&scores)
@@ -299,7 +290,7 @@ impl Feed {
             Ok(rows) => {
                 for (id, status) in rows {
                     if let Some(l) = self.sessions.get_mut(&id) {
-                        l.status = status_of(&status);
+                        l.status = status;
                     }
                 }
             }

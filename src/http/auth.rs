@@ -11,7 +11,7 @@ use crate::auth::limiter;
 use crate::auth::refresh::{Issued, RefreshTokens, Rotation};
 use crate::error::Error;
 use crate::http::extract::{AuthUser, ClientIp, Json};
-use crate::model::TokenRole;
+use crate::model::Role;
 use crate::state::{AppState, HubSignal};
 use crate::store::users::{self, UserView};
 
@@ -222,7 +222,7 @@ struct MeResponse {
     #[serde(flatten)]
     user: UserView,
     /// The role this token acts as (MOBILE for a paired phone).
-    token_role: TokenRole,
+    token_role: Role,
     #[serde(skip_serializing_if = "Option::is_none")]
     session_id: Option<Uuid>,
 }

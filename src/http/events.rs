@@ -18,7 +18,7 @@ use crate::events::validate::{self, SessionRef};
 use crate::events::{EventQuery, Source, StoredEvent};
 use crate::http::extract::{AuthUser, Json, Path, Query, Staff};
 use crate::http::page::{Cursor, Page, PageQuery};
-use crate::model::TokenRole;
+use crate::model::Role;
 use crate::state::AppState;
 
 /// The routes of this module.
@@ -58,8 +58,8 @@ pub async fn device_session(
         return Err(Error::NotFound { what: "session" });
     };
     let source = match caller.role {
-        TokenRole::Candidate if candidate_id == caller.user_id => Source::Laptop,
-        TokenRole::Mobile if caller.session_id == Some(id) => Source::Mobile,
+        Role::Candidate if candidate_id == caller.user_id => Source::Laptop,
+        Role::Mobile if caller.session_id == Some(id) => Source::Mobile,
         _ => return Err(Error::NotFound { what: "session" }),
     };
     if !open {

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::auth::jwt::Claims;
 use crate::error::Error;
-use crate::model::TokenRole;
+use crate::model::Role;
 use crate::state::AppState;
 
 /// A JSON body; malformed JSON is 400 `MALFORMED_JSON`, a wrong shape 422 `VALIDATION_FAILED`
@@ -103,7 +103,7 @@ pub struct AuthUser {
     /// User id (for MOBILE: the candidate owning the session).
     pub user_id: Uuid,
     /// Role the token grants.
-    pub role: TokenRole,
+    pub role: Role,
     /// For MOBILE tokens, the one session they are bound to.
     pub session_id: Option<Uuid>,
     /// All claims.
@@ -117,8 +117,8 @@ impl AuthUser {
         let current = state.active_role(claims.sub).await?;
         let still_valid = match (claims.role, current) {
             (_, None) => false,
-            (TokenRole::Mobile, Some(role)) => role == crate::model::UserRole::Candidate,
-            (token_role, Some(role)) => token_role == TokenRole::from(role),
+            (Role::Mobile, Some(role)) => role == crate::model::UserRole::Candidate,
+            (token_role, Some(role)) => token_role == Role::from(role),
         };
         if !still_valid {
             return Err(Error::unauthenticated(
@@ -135,7 +135,7 @@ impl AuthUser {
     }
 
     /// 403 unless the caller has one of `roles`.
-    pub fn require(&self, roles: &[TokenRole]) -> Result<(), Error> {
+    pub fn require(&self, roles: &[Role]) -> Result<(), Error> {
         if roles.contains(&self.role) {
             Ok(())
         } else {
@@ -183,7 +183,7 @@ macro_rules! role_extractor {
 
             async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
                 let user = AuthUser::from_request_parts(parts, state).await?;
-                user.require(&[$(TokenRole::$role),+])?;
+                user.require(&[$(Role::$role),+])?;
                 Ok($name(user))
             }
         }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::auth::limiter;
 use crate::error::Error;
 use crate::http::extract::{Candidate, ClientIp, Json, Path};
-use crate::model::{SessionStatus, TokenRole};
+use crate::model::{Role, SessionStatus};
 use crate::pairing::{self, MobileDevice, PairingGrant};
 use crate::state::{AppState, HubSignal};
 use crate::store::sessions_lookup;
@@ -172,11 +172,9 @@ async fn claim(
         device_fingerprint: body.device_fingerprint,
         replaced,
     });
-    let access_token = state.jwt.issue(
-        grant.candidate_id,
-        TokenRole::Mobile,
-        Some(grant.session_id),
-    )?;
+    let access_token = state
+        .jwt
+        .issue(grant.candidate_id, Role::Mobile, Some(grant.session_id))?;
     Ok(Json(Claimed {
         access_token,
         expires_in: state.jwt.access_ttl_secs(),
@@ -243,7 +241,7 @@ async fn renew(
     }
     let access_token = state
         .jwt
-        .issue(candidate_id, TokenRole::Mobile, Some(body.session_id))?;
+        .issue(candidate_id, Role::Mobile, Some(body.session_id))?;
     Ok(Json(Renewed {
         access_token,
         expires_in: state.jwt.access_ttl_secs(),

@@ -18,7 +18,7 @@ use crate::error::Error;
 use crate::http::extract::{AuthUser, Candidate, ClientIp, Json, Path};
 use crate::http::page::Page;
 use crate::jobs::autosave::{QuestionMeta, SessionMeta};
-use crate::model::{ExamStatus, QuestionType, ReviewDecision, SessionStatus, TokenRole};
+use crate::model::{ExamStatus, QuestionType, ReviewDecision, Role, SessionStatus};
 use crate::state::AppState;
 use crate::store::answers::{self, AnswerWrite, SavedAnswer, WriteResult};
 use crate::store::exams::{self, CandidateQuestion};
@@ -355,9 +355,9 @@ pub async fn visible_session(
         .await?
         .ok_or(Error::NotFound { what: "session" })?;
     let allowed = match caller.role {
-        TokenRole::Admin | TokenRole::Proctor => true,
-        TokenRole::Candidate => s.candidate_id == caller.user_id,
-        TokenRole::Mobile => caller.session_id == Some(s.id) && s.candidate_id == caller.user_id,
+        Role::Admin | Role::Proctor => true,
+        Role::Candidate => s.candidate_id == caller.user_id,
+        Role::Mobile => caller.session_id == Some(s.id) && s.candidate_id == caller.user_id,
     };
     if allowed {
         Ok(s)

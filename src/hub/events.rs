@@ -14,7 +14,7 @@ use crate::events::ingest::IngestError;
 use crate::events::validate::{check_source, check_timestamp};
 use crate::events::{to_millis, NewEvent, Source};
 use crate::hub::Principal;
-use crate::model::TokenRole;
+use crate::model::Role;
 use crate::state::AppState;
 use crate::ws::outbox::Outbox;
 
@@ -31,9 +31,9 @@ pub async fn accept(
     outbox: &Outbox,
 ) -> Result<(), (&'static str, String)> {
     let source = match principal.role {
-        TokenRole::Candidate => Source::Laptop,
-        TokenRole::Mobile => Source::Mobile,
-        TokenRole::Admin | TokenRole::Proctor => {
+        Role::Candidate => Source::Laptop,
+        Role::Mobile => Source::Mobile,
+        Role::Admin | Role::Proctor => {
             return Err((
                 "FORBIDDEN",
                 "only a candidate's devices report events".into(),

@@ -20,8 +20,8 @@ pub async fn snapshot(state: &AppState, exam: Uuid) -> Result<Option<Vec<Session
         return Ok(None);
     };
     let flag_at = Policy::from_stored(exam, policy.as_ref()).flag_at;
-    let rows: Vec<(Uuid, Uuid, String, f64)> = sqlx::query_as(
-        "SELECT id, candidate_id, status::text, violation_score FROM sessions
+    let rows: Vec<(Uuid, Uuid, SessionStatus, f64)> = sqlx::query_as(
+        "SELECT id, candidate_id, status, violation_score FROM sessions
           WHERE exam_id = $1 ORDER BY started_at, id",
     )
     .bind(exam)
@@ -31,12 +31,7 @@ pub async fn snapshot(state: &AppState, exam: Uuid) -> Result<Option<Vec<Session
         rows.into_iter()
             .map(|(id, candidate, status, score)| SessionView {
                 session_id: SessionId::from_uuid(id),
-                status: match status.as_str() {
-                    "SUBMITTED" => SessionStatus::Submitted,
-                    "AUTO_SUBMITTED" => SessionStatus::AutoSubmitted,
-                    "TERMINATED" => SessionStatus::Terminated,
-                    _ => SessionStatus::Started,
-                },
+                status,
                 violation_score: score,
                 liveness: Liveness {
                     laptop: DeviceState::Unknown,

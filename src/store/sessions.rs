@@ -227,7 +227,7 @@ pub async fn end_session(
     state.signal(HubSignal::SessionEnded {
         session_id: id,
         exam_id,
-        status: status.as_str().to_string(),
+        status,
         reason: reason.to_string(),
     });
     Ok(Some(Ending {

@@ -14,7 +14,6 @@ use signaling::{
 use tokio::time::Instant;
 
 use crate::hub::{JoinError, Principal, ResumeClaim, SignalError};
-use crate::model::TokenRole;
 use crate::state::AppState;
 use crate::store::sessions_lookup;
 use crate::ws::outbox::{outbox, Frame, Outbox, OutboxReceiver};
@@ -55,15 +54,6 @@ fn to_message(out: Outbound) -> Message {
             code: code.code(),
             reason: Utf8Bytes::from_static(code.reason()),
         })),
-    }
-}
-
-fn wire_role(role: TokenRole) -> Role {
-    match role {
-        TokenRole::Candidate => Role::Candidate,
-        TokenRole::Mobile => Role::Mobile,
-        TokenRole::Proctor => Role::Proctor,
-        TokenRole::Admin => Role::Admin,
     }
 }
 
@@ -131,7 +121,7 @@ async fn verify(state: &AppState, auth: signaling::Auth) -> Result<Admission<Adm
             resume_token,
         },
         peer_id,
-        role: wire_role(caller.role),
+        role: caller.role,
         server_now: Timestamp::from(chrono::Utc::now()),
         resume: grant,
     })
@@ -365,7 +355,7 @@ async fn handle(
             let facts = match sessions_lookup::by_room(&state.db, room).await {
                 Ok(Some(f)) => f,
                 // Not a session's room: a candidate's own media-check room, or nothing.
-                Ok(None) if principal.role == TokenRole::Candidate => {
+                Ok(None) if principal.role == Role::Candidate => {
                     match crate::http::media_check::facts_of(state, room, principal.user_id).await {
                         Ok(Some(f)) => f,
                         Ok(None) => return conn.close(CloseCode::Forbidden),
@@ -445,7 +435,7 @@ async fn handle(
             }
         }
         ClientMessage::PairingReject => {
-            if principal.role != TokenRole::Candidate {
+            if principal.role != Role::Candidate {
                 return conn.close(CloseCode::Forbidden);
             }
             state.hub.pairing_reject(peer).await;

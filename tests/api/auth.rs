@@ -1,6 +1,6 @@
 use std::collections::HashSet;
 
-use proctor_hub::model::{TokenRole, UserRole};
+use proctor_hub::model::{Role, UserRole};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -22,7 +22,7 @@ async fn login_success_returns_tokens_and_user(pool: PgPool) {
     let access = body["accessToken"].as_str().unwrap();
     let claims = app.state.jwt.verify(access).unwrap();
     assert_eq!(claims.sub, id);
-    assert_eq!(claims.role, TokenRole::Proctor);
+    assert_eq!(claims.role, Role::Proctor);
     let me: Value = app.get("/me", Some(access)).await.json().await.unwrap();
     assert_eq!(me["email"], "ann@example.test");
     assert!(me.get("passwordHash").is_none());
@@ -144,7 +144,7 @@ async fn access_token_validation(pool: PgPool) {
     let mut other = crate::helpers::test_config().jwt;
     other.secret = "another-secret-another-secret-another".to_string().into();
     let foreign = proctor_hub::auth::jwt::JwtKeys::new(&other)
-        .issue(uuid::Uuid::new_v4(), TokenRole::Admin, None)
+        .issue(uuid::Uuid::new_v4(), Role::Admin, None)
         .unwrap();
     assert_error(
         app.get("/me", Some(&foreign)).await,
@@ -158,7 +158,7 @@ async fn access_token_validation(pool: PgPool) {
     aud.audience = "another-service".into();
     let claims = app.state.jwt.verify(&token).unwrap();
     let wrong_aud = proctor_hub::auth::jwt::JwtKeys::new(&aud)
-        .issue(claims.sub, TokenRole::Admin, None)
+        .issue(claims.sub, Role::Admin, None)
         .unwrap();
     assert_error(
         app.get("/me", Some(&wrong_aud)).await,

@@ -12,7 +12,7 @@ use proctor_hub::events::postgres::PgEventStore;
 use proctor_hub::events::{
     Counts, EventQuery, EventStore, NewEvent, ScoringInput, StoreError, StoredEvent,
 };
-use proctor_hub::model::TokenRole;
+use proctor_hub::model::Role;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -66,7 +66,7 @@ async fn score(app: &TestApp, session: Uuid) -> f64 {
 async fn laptop(app: &TestApp) -> (String, Uuid, Uuid, Uuid) {
     let (session, exam, candidate) = session_in(&app.state.db).await;
     (
-        app.token(candidate, TokenRole::Candidate, None),
+        app.token(candidate, Role::Candidate, None),
         session,
         exam,
         candidate,
@@ -77,7 +77,7 @@ async fn laptop(app: &TestApp) -> (String, Uuid, Uuid, Uuid) {
 async fn batches_are_validated_one_by_one_and_authorized(pool: PgPool) {
     let app = spawn_app_with(pool, |c| c.events.per_request = 20).await;
     let (token, session, _, candidate) = laptop(&app).await;
-    let phone = app.token(candidate, TokenRole::Mobile, Some(session));
+    let phone = app.token(candidate, Role::Mobile, Some(session));
     let (other, _, _, _) = laptop(&app).await;
     let (_, proctor) = app
         .user_with_token(proctor_hub::model::UserRole::Proctor)
@@ -350,7 +350,7 @@ async fn a_hundred_concurrent_producers_get_exact_counts(pool: PgPool) {
             let candidate: Uuid = sqlx::query_scalar("INSERT INTO users (id, email, name, password_hash, role) VALUES ($1, $2, 'C', 'x', 'CANDIDATE') RETURNING id")
                 .bind(Uuid::new_v4()).bind(format!("p{i}@c.test")).fetch_one(&app.state.db).await.unwrap();
             let session = new_session_of(&app.state.db, exam, candidate).await;
-            let token = app.token(candidate, TokenRole::Candidate, None);
+            let token = app.token(candidate, Role::Candidate, None);
             let events: Vec<Value> = (0..60).map(|j| event(if j % 2 == 0 { "TAB_HIDDEN" } else { "FACE_ABSENT" }, 2)).collect();
             // Three batches of 20, and a retry of the second one.
             for chunk in [&events[..20], &events[20..40], &events[20..40], &events[40..]] {
@@ -500,7 +500,7 @@ async fn set_policy(app: &TestApp, exam: Uuid, policy: Value) {
 async fn score_is_incremental_coalesced_and_equal_to_recomputation(pool: PgPool) {
     let app = spawn_app(pool).await;
     let (token, session, exam, candidate) = laptop(&app).await;
-    let phone = app.token(candidate, TokenRole::Mobile, Some(session));
+    let phone = app.token(candidate, Role::Mobile, Some(session));
     set_policy(&app, exam, json!({"weights": {"TAB_HIDDEN": 2.0, "GAZE_AWAY": 0.3}, "coalesceSeconds": 10, "flagAt": 1000})).await;
     let t0 = Utc::now() - chrono::Duration::minutes(30);
     let s = |secs: i64| t0 + chrono::Duration::seconds(secs);
@@ -797,7 +797,7 @@ async fn artifacts_are_encrypted_at_rest_and_readable_by_staff_only(pool: PgPool
         other => panic!("{other:?}"),
     };
     let (token, session, _, candidate) = laptop(&app).await;
-    let phone = app.token(candidate, TokenRole::Mobile, Some(session));
+    let phone = app.token(candidate, Role::Mobile, Some(session));
     let (other_token, other_session, _, _) = laptop(&app).await;
     let (_, proctor) = app
         .user_with_token(proctor_hub::model::UserRole::Proctor)

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use proctor_hub::model::TokenRole;
+use proctor_hub::model::Role;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -314,8 +314,8 @@ async fn a_phone_stays_paired_for_the_whole_session(pool: PgPool) {
 
     // Unpaired by staff: the credential is revoked with it. (The fixture's tokens have expired
     // by now: fresh ones.)
-    let admin = app.token(fx.admin_id, TokenRole::Admin, None);
-    let candidate = app.token(fx.candidate_id, TokenRole::Candidate, None);
+    let admin = app.token(fx.admin_id, Role::Admin, None);
+    let candidate = app.token(fx.candidate_id, Role::Candidate, None);
     app.post_ok(
         &format!("/sessions/{id}/actions"),
         &admin,

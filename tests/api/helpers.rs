@@ -220,7 +220,7 @@ pub async fn new_session_of(db: &PgPool, exam: Uuid, candidate: Uuid) -> Uuid {
 /// (candidate token, session, room, exam).
 pub async fn new_session(app: &TestApp) -> (String, Uuid, Uuid, Uuid) {
     let (session, exam, candidate) = session_in(&app.state.db).await;
-    let token = app.token(candidate, proctor_hub::model::TokenRole::Candidate, None);
+    let token = app.token(candidate, proctor_hub::model::Role::Candidate, None);
     let room: Uuid = sqlx::query_scalar("SELECT webrtc_room_id FROM sessions WHERE id = $1")
         .bind(session)
         .fetch_one(&app.state.db)
@@ -234,7 +234,7 @@ impl TestApp {
     pub fn token(
         &self,
         user: Uuid,
-        role: proctor_hub::model::TokenRole,
+        role: proctor_hub::model::Role,
         session: Option<Uuid>,
     ) -> String {
         self.state.jwt.issue(user, role, session).unwrap()

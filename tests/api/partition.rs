@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use proctor_hub::model::{TokenRole, UserRole};
+use proctor_hub::model::{Role, UserRole};
 use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::postgres::PgConnectOptions;
@@ -219,7 +219,7 @@ async fn a_black_holed_redis_fails_pairing_gaps_telemetry_and_keeps_login(pool: 
     }
 
     proxy.restore();
-    let token = app.token(fx.candidate_id, TokenRole::Candidate, None);
+    let token = app.token(fx.candidate_id, Role::Candidate, None);
     let path = format!("/sessions/{id}/pairing");
     eventually("pairing recovers", || {
         let r = app.post(&path, Some(&token), json!({}));

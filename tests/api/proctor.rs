@@ -1,7 +1,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use proctor_hub::model::{TokenRole, UserRole};
+use proctor_hub::model::{Role, UserRole};
 use proctor_hub::state::HubSignal;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -192,7 +192,7 @@ async fn staff_actions(pool: PgPool) {
         signals.contains(&HubSignal::SessionEnded {
             session_id: id,
             exam_id: fx.exam_id,
-            status: "TERMINATED".into(),
+            status: proctor_hub::model::SessionStatus::Terminated,
             reason: "second person".into()
         }),
         "{signals:?}"
@@ -538,11 +538,7 @@ async fn manual_submits_racing_sweepers_end_each_session_once(pool: PgPool) {
     let mut rx = app.state.signals.subscribe();
     let sessions = sessions_in_sql(&app, fx.exam_id, 100, -60).await;
     let submits = sessions.iter().map(|(sid, cid)| {
-        let token = app
-            .state
-            .jwt
-            .issue(*cid, TokenRole::Candidate, None)
-            .unwrap();
+        let token = app.state.jwt.issue(*cid, Role::Candidate, None).unwrap();
         let path = format!("/sessions/{sid}/submit");
         let app = &app;
         async move {

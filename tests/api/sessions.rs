@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use proctor_hub::model::{TokenRole, UserRole};
+use proctor_hub::model::{Role, UserRole};
 use rand::seq::SliceRandom;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -521,7 +521,7 @@ async fn candidates_cannot_touch_each_others_sessions(pool: PgPool) {
     let phone = app
         .state
         .jwt
-        .issue(b_id, TokenRole::Mobile, Some(b_sess.parse().unwrap()))
+        .issue(b_id, Role::Mobile, Some(b_sess.parse().unwrap()))
         .unwrap();
     assert_eq!(
         app.get(&format!("/sessions/{b_sess}"), Some(&phone))
@@ -596,7 +596,7 @@ async fn submit_is_idempotent_and_scores_mcq(pool: PgPool) {
             endings.push(status);
         }
     }
-    assert_eq!(endings, vec!["SUBMITTED".to_string()]);
+    assert_eq!(endings, vec![proctor_hub::model::SessionStatus::Submitted]);
     // Only the exact set scores: 2 (single, right) + 0 (multi, partial). MCQ-only: graded at once.
     let score: Value = app
         .get(&format!("/sessions/{id}/score"), Some(&fx.admin))

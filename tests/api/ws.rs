@@ -615,7 +615,7 @@ async fn ending_a_session_closes_its_devices_and_updates_watchers(pool: PgPool) 
         .signal(proctor_hub::state::HubSignal::SessionEnded {
             session_id: session,
             exam_id: exam,
-            status: "TERMINATED".into(),
+            status: proctor_hub::model::SessionStatus::Terminated,
             reason: "terminated by a proctor".into(),
         });
     let ended = recv_type(&mut laptop, "session-ended").await;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use proctor_hub::auth::jwt::JwtKeys;
 use proctor_hub::config::{Config, ProcessEnv};
-use proctor_hub::model::TokenRole;
+use proctor_hub::model::Role;
 use serde_json::Value;
 use sqlx::PgPool;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -202,7 +202,7 @@ pub fn tokens() -> JwtKeys {
 
 /// A candidate's access token.
 pub fn candidate_token(keys: &JwtKeys, candidate: Uuid) -> String {
-    keys.issue(candidate, TokenRole::Candidate, None).unwrap()
+    keys.issue(candidate, Role::Candidate, None).unwrap()
 }
 
 /// An exam open now with `questions` SUBJECTIVE questions and `candidates` assigned candidates,
