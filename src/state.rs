@@ -296,6 +296,30 @@ impl AppState {
             .remove_if(&(candidate, None), |_, ((s, _), _)| *s == session);
     }
 
+    /// Ends a STARTED session ([`crate::store::sessions::end_session`]: the guarded
+    /// transition, MCQ scoring, COMMIT), then forgets it in the device cache and tells its
+    /// devices and watchers ([`HubSignal::SessionEnded`]). `None` when it was not STARTED.
+    pub async fn end_session(
+        &self,
+        tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        id: Uuid,
+        status: SessionStatus,
+        reason: &str,
+    ) -> Result<Option<crate::store::sessions::Ending>, crate::error::Error> {
+        let Some(ending) = crate::store::sessions::end_session(tx, id, status, reason).await?
+        else {
+            return Ok(None);
+        };
+        self.forget_device_session(ending.candidate_id, id);
+        self.signal(HubSignal::SessionEnded {
+            session_id: id,
+            exam_id: ending.exam_id,
+            status,
+            reason: reason.to_string(),
+        });
+        Ok(Some(ending))
+    }
+
     /// Tells the real-time side; nobody listening is fine.
     pub fn signal(&self, signal: HubSignal) {
         let _ = self.signals.send(signal);

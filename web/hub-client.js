@@ -1169,7 +1169,7 @@ export class HubSocket extends Emitter {
     this.url = url;
     // The new node has nothing to resume; the old one handed the connection over.
     this.resume = null;
-    if (false) {
+    if (this.redirects > MAX_REDIRECTS) {
       // `authed` resets `attempt`, so a redirect after it would always wait the shortest
       // step: let the length of the chain grow the delay instead.
       this.attempt = Math.max(this.attempt, this.redirects - MAX_REDIRECTS - 1);

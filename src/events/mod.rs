@@ -14,6 +14,7 @@ pub mod policy;
 pub mod postgres;
 pub mod retention;
 pub mod scoring;
+pub mod system;
 pub mod validate;
 
 use std::collections::{BTreeMap, HashMap};
@@ -23,7 +24,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::http::page::Cursor;
+use crate::store::cursor::Cursor;
 
 /// Where an event comes from (Postgres `event_source`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

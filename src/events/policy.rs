@@ -295,14 +295,9 @@ pub async fn terminate(
         },
     )
     .await?;
-    let ended = crate::store::sessions::end_session(
-        state,
-        tx,
-        session,
-        crate::model::SessionStatus::Terminated,
-        reason,
-    )
-    .await?;
+    let ended = state
+        .end_session(tx, session, crate::model::SessionStatus::Terminated, reason)
+        .await?;
     Ok(ended.is_some())
 }
 

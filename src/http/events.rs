@@ -13,7 +13,6 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::Error;
-use crate::events::ingest::IngestError;
 use crate::events::validate::{self, SessionRef};
 use crate::events::{EventQuery, Source, StoredEvent};
 use crate::http::extract::{AuthUser, Json, Path, Query, Staff};
@@ -26,19 +25,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/sessions/{id}/events", post(post_events).get(list))
         .route("/sessions/{id}/events/summary", get(summary))
-}
-
-/// 503 `EVENT_STORE_UNAVAILABLE` (+ `Retry-After`) for events the ingest could not take or
-/// confirm; 500 when the store refused them.
-pub fn ingest_error(e: &IngestError) -> Error {
-    match e {
-        IngestError::Full | IngestError::Unavailable => Error::Unavailable {
-            code: crate::hub::events::EVENT_STORE_UNAVAILABLE,
-            message: "the event store is unavailable; retry with the same eventIds".into(),
-            retry_after: 2,
-        },
-        IngestError::Rejected => Error::Internal("the event store refused events".into()),
-    }
 }
 
 /// The session `id` as its device sees it: the candidate's own laptop (LAPTOP) or a phone
@@ -176,7 +162,7 @@ async fn post_events(
             .ingest
             .append(valid, state.config.events.ack_timeout)
             .await
-            .map_err(|e| ingest_error(&e))?
+            .map_err(|e| crate::events::ingest::to_error(&e))?
             .len()
     };
     Ok((

@@ -11,12 +11,12 @@ use uuid::Uuid;
 
 use crate::auth::limiter;
 use crate::error::Error;
+use crate::events::system::{self, SystemEvent};
 use crate::http::extract::{Candidate, ClientIp, Json, Path};
 use crate::model::{Role, SessionStatus};
 use crate::pairing::{self, MobileDevice, PairingGrant};
 use crate::state::{AppState, HubSignal};
 use crate::store::sessions_lookup;
-use crate::store::system_events::{self, SystemEvent};
 
 /// Failed claims per client address per window before 429.
 const MAX_FAILED_CLAIMS_PER_IP: u32 = 20;
@@ -163,7 +163,7 @@ async fn claim(
             5,
             Some(serde_json::json!({"deviceFingerprint": body.device_fingerprint})),
         );
-        system_events::append(&state, &event).await?;
+        system::append(&state, &event).await?;
     }
     let confirm_code = pairing::confirm_code(&body.token);
     state.signal(HubSignal::PairingClaimed {

@@ -334,7 +334,8 @@ async fn act(
             } else {
                 body.reason.as_str()
             };
-            sessions::end_session(&state, tx, id, SessionStatus::Terminated, reason)
+            state
+                .end_session(tx, id, SessionStatus::Terminated, reason)
                 .await?
                 .ok_or_else(closed)?;
         }

@@ -15,6 +15,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::Error;
+use crate::events::system::{self, SystemEvent};
 use crate::http::extract::{AuthUser, Candidate, ClientIp, Json, Path};
 use crate::http::page::Page;
 use crate::jobs::autosave::{QuestionMeta, SessionMeta};
@@ -23,7 +24,6 @@ use crate::state::AppState;
 use crate::store::answers::{self, AnswerWrite, SavedAnswer, WriteResult};
 use crate::store::exams::{self, CandidateQuestion};
 use crate::store::sessions::{self, DeviceBinding, Ending, NewSession, SessionRow};
-use crate::store::system_events::{self, SystemEvent};
 
 /// Largest CODING `code` / SUBJECTIVE `text`, in bytes.
 pub const MAX_ANSWER_TEXT: usize = 100 * 1024;
@@ -324,7 +324,7 @@ async fn resume(
 /// Hands a SYSTEM event about a resume to the ingest (buffered and retried, not waited for);
 /// a refusal is logged, never the caller's error.
 async fn record_event(state: &AppState, event: &SystemEvent) {
-    if let Err(e) = system_events::record(state, event).await {
+    if let Err(e) = system::record(state, event).await {
         tracing::warn!(error = %e, event_type = event.event_type, "could not store a device event");
     }
 }
@@ -522,8 +522,9 @@ async fn submit(
         .ok_or(Error::NotFound { what: "session" })?;
     if s.status == SessionStatus::Started {
         let tx = state.db.begin().await?;
-        if let Some(ending) =
-            sessions::end_session(&state, tx, id, SessionStatus::Submitted, "submitted").await?
+        if let Some(ending) = state
+            .end_session(tx, id, SessionStatus::Submitted, "submitted")
+            .await?
         {
             return Ok(Json(ending));
         }
@@ -538,6 +539,7 @@ async fn submit(
             exam_id: s.exam_id,
             status: s.status,
             submitted_at,
+            candidate_id: s.candidate_id,
         })),
         None => Err(Error::Internal("ended session without an end time".into())),
     }

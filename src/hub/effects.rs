@@ -9,10 +9,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use crate::events::system::{self, SystemEvent};
 use crate::hub::Effect;
 use crate::hub::{device_str, Device};
 use crate::state::AppState;
-use crate::store::system_events::{self, SystemEvent};
 
 /// How often buffered heartbeat keys are flushed.
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
@@ -100,7 +100,7 @@ async fn apply(state: &AppState, effect: Effect) {
             severity,
             meta,
         } => {
-            system_events::record(
+            system::record(
                 state,
                 &SystemEvent::new(session_id, event_type, severity, meta).at(at),
             )

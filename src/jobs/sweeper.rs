@@ -94,7 +94,8 @@ pub async fn sweep_once(state: &AppState) -> Result<usize, Error> {
         let Some(id) = sessions::claim_expired(&mut tx, grace).await? else {
             break;
         };
-        if sessions::end_session(state, tx, id, SessionStatus::AutoSubmitted, TIME_UP)
+        if state
+            .end_session(tx, id, SessionStatus::AutoSubmitted, TIME_UP)
             .await?
             .is_some()
         {

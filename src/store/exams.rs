@@ -243,7 +243,7 @@ pub struct AssignmentView {
 pub async fn assignments(
     db: impl PgExecutor<'_>,
     exam_id: Uuid,
-    after: Option<crate::http::page::Cursor>,
+    after: Option<crate::store::cursor::Cursor>,
     limit: i64,
 ) -> Result<Vec<AssignmentView>, Error> {
     Ok(sqlx::query_as(

@@ -2,10 +2,10 @@
 //! (what may be lost: tokens in flight, heartbeats, counters, caches).
 
 pub mod answers;
+pub mod cursor;
 pub mod exams;
 pub mod postgres;
 pub mod redis;
 pub mod sessions;
 pub mod sessions_lookup;
-pub mod system_events;
 pub mod users;

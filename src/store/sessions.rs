@@ -8,7 +8,6 @@ use uuid::Uuid;
 
 use crate::error::Error;
 use crate::model::{ReviewDecision, SessionStatus};
-use crate::state::{AppState, HubSignal};
 
 /// A session as stored (the columns the API needs).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -189,18 +188,21 @@ pub struct Ending {
     pub status: SessionStatus,
     /// When it ended.
     pub submitted_at: DateTime<Utc>,
+    /// Who sat it.
+    #[serde(skip)]
+    pub candidate_id: Uuid,
 }
 
 /// Ends a STARTED session: the one function every ending goes through (submit, the sweeper's
 /// auto-submit, a proctor's terminate). In `tx` (which may already hold the caller's audit
 /// row) it does the guarded transition `… WHERE status = 'STARTED'`, scores the MCQ answers,
-/// writes the `scores` row (graded at once when the exam has only MCQ questions), commits, and
-/// only then signals [`HubSignal::SessionEnded`].
+/// writes the `scores` row (graded at once when the exam has only MCQ questions) and commits.
+/// [`crate::state::AppState::end_session`] wraps it with what follows the commit (the
+/// devices and watchers told).
 ///
 /// Returns `None`, rolling `tx` back, when the session was not STARTED: someone else ended it
 /// first, so each session ends exactly once however many enders race.
 pub async fn end_session(
-    state: &AppState,
     mut tx: Transaction<'static, Postgres>,
     id: Uuid,
     status: SessionStatus,
@@ -222,17 +224,11 @@ pub async fn end_session(
     };
     score_objective(&mut tx, id, exam_id).await?;
     tx.commit().await?;
-    state.forget_device_session(candidate_id, id);
     metrics::counter!("hub_sessions_ended_total", "status" => status.as_str()).increment(1);
-    state.signal(HubSignal::SessionEnded {
-        session_id: id,
-        exam_id,
-        status,
-        reason: reason.to_string(),
-    });
     Ok(Some(Ending {
         session_id: id,
         exam_id,
+        candidate_id,
         status,
         submitted_at,
     }))

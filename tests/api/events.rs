@@ -527,20 +527,15 @@ async fn score_is_incremental_coalesced_and_equal_to_recomputation(pool: PgPool)
     )
     .await;
     // SYSTEM infrastructure events weigh nothing.
-    proctor_hub::store::system_events::append(
+    proctor_hub::events::system::append(
         &app.state,
-        &proctor_hub::store::system_events::SystemEvent::new(session, "TELEMETRY_GAP", 9, None),
+        &proctor_hub::events::system::SystemEvent::new(session, "TELEMETRY_GAP", 9, None),
     )
     .await
     .unwrap();
-    proctor_hub::store::system_events::append(
+    proctor_hub::events::system::append(
         &app.state,
-        &proctor_hub::store::system_events::SystemEvent::new(
-            session,
-            "LAPTOP_RECONNECTED",
-            1,
-            None,
-        ),
+        &proctor_hub::events::system::SystemEvent::new(session, "LAPTOP_RECONNECTED", 1, None),
     )
     .await
     .unwrap();

@@ -87,7 +87,7 @@ pub async fn append(state: &AppState, event: &SystemEvent) -> Result<(), Error> 
         .append(vec![e], state.config.events.ack_timeout)
         .await
         .map(|_| ())
-        .map_err(|e| crate::http::events::ingest_error(&e))
+        .map_err(|e| super::ingest::to_error(&e))
 }
 
 /// Hands `event` to the ingest without waiting (the hub's effects must not stall on the
@@ -99,5 +99,5 @@ pub async fn record(state: &AppState, event: &SystemEvent) -> Result<(), Error> 
     state
         .ingest
         .submit_detached(vec![e])
-        .map_err(|e| crate::http::events::ingest_error(&e))
+        .map_err(|e| super::ingest::to_error(&e))
 }
