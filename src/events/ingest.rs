@@ -368,6 +368,21 @@ async fn write(
     metrics::gauge!("hub_event_buffer").set(ingest.held() as f64);
 }
 
+/// 503 `EVENT_STORE_UNAVAILABLE` (+ `Retry-After`) for events the ingest could not take or
+/// confirm; 500 when the store refused them.
+pub fn to_error(e: &IngestError) -> crate::error::Error {
+    match e {
+        IngestError::Full | IngestError::Unavailable => crate::error::Error::Unavailable {
+            code: crate::hub::events::EVENT_STORE_UNAVAILABLE,
+            message: "the event store is unavailable; retry with the same eventIds".into(),
+            retry_after: 2,
+        },
+        IngestError::Rejected => {
+            crate::error::Error::Internal("the event store refused events".into())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,20 +544,5 @@ mod tests {
         assert!(ingest.healthy());
         stop.cancel();
         writer.await.unwrap();
-    }
-}
-
-/// 503 `EVENT_STORE_UNAVAILABLE` (+ `Retry-After`) for events the ingest could not take or
-/// confirm; 500 when the store refused them.
-pub fn to_error(e: &IngestError) -> crate::error::Error {
-    match e {
-        IngestError::Full | IngestError::Unavailable => crate::error::Error::Unavailable {
-            code: crate::hub::events::EVENT_STORE_UNAVAILABLE,
-            message: "the event store is unavailable; retry with the same eventIds".into(),
-            retry_after: 2,
-        },
-        IngestError::Rejected => {
-            crate::error::Error::Internal("the event store refused events".into())
-        }
     }
 }
