@@ -31,6 +31,8 @@ pub struct Application {
     media_addr: Option<SocketAddr>,
     /// Shared state, exposed so tests can reach the stores.
     state: AppState,
+    /// Notices for other nodes, published by the cluster task (multi-process hub only).
+    notices: Option<tokio::sync::mpsc::UnboundedReceiver<crate::state::HubSignal>>,
     /// Events the ingest committed, for the live feed.
     committed: (
         tokio::sync::mpsc::Sender<Vec<crate::events::NewEvent>>,
@@ -117,8 +119,54 @@ impl Application {
             config.ice.clone(),
             relay,
         );
-        let state = AppState::new(config, db, redis, shutdown, hub_handle, event_store)?;
+        let (cluster, notices) = match &config.cluster {
+            Some(c) => {
+                let bound = listener
+                    .local_addr()
+                    .map_err(|e| Error::Config(format!("listener address: {e}")))?;
+                let ws_url = c.public_ws_url.clone().unwrap_or_else(|| {
+                    let ip = if bound.ip().is_unspecified() {
+                        std::net::IpAddr::from([127, 0, 0, 1])
+                    } else {
+                        bound.ip()
+                    };
+                    format!("ws://{}/ws", SocketAddr::new(ip, bound.port()))
+                });
+                let media = config
+                    .media
+                    .as_ref()
+                    .and_then(|m| m.public_addrs.first().copied())
+                    .or(media_addr)
+                    .map(|a| a.to_string())
+                    .unwrap_or_default();
+                let node = std::sync::Arc::new(crate::cluster::Cluster::new(
+                    redis.clone(),
+                    &config.redis_prefix,
+                    c.clone(),
+                    ws_url,
+                    media,
+                ));
+                // In the registry before the first socket, so placement can choose this node.
+                if let Err(e) = node.announce().await {
+                    tracing::warn!(error = %e, "cannot register the node yet");
+                }
+                tracing::info!(node = node.node_id(), url = node.ws_url(), "cluster node");
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                (Some((node, tx)), Some(rx))
+            }
+            None => (None, None),
+        };
+        let state = AppState::new(
+            config,
+            db,
+            redis,
+            shutdown,
+            hub_handle,
+            event_store,
+            cluster,
+        )?;
         Ok(Application {
+            notices,
             listener,
             hub,
             hub_effects,
@@ -156,6 +204,7 @@ impl Application {
             media,
             media_addr: _,
             state,
+            notices,
             committed: (committed_tx, committed_rx),
         } = self;
         let shutdown = state.shutdown.clone();
@@ -188,6 +237,11 @@ impl Application {
             .tasks
             .spawn(crate::hub::effects::run(state.clone(), hub_effects));
         crate::jobs::sweeper::spawn(&state);
+        if let (Some((cluster, _)), Some(notices)) = (state.cluster.clone(), notices) {
+            state
+                .tasks
+                .spawn(crate::cluster::run(state.clone(), cluster, notices));
+        }
         if let Some((tasks, events)) = media {
             for task in tasks {
                 state

@@ -63,6 +63,35 @@ pub struct Config {
     pub media: Option<MediaConfig>,
     /// STUN/TURN servers handed to clients in `joined`.
     pub ice: IceConfig,
+    /// Running as one node of several (`HUB_CLUSTER`); `None`: a single hub.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// One node of a multi-process hub (`../shared/design/SCALEOUT.md`): the node registry and
+/// exam-home leases in Redis, redirects, cross-node notices.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// The WebSocket URL other nodes redirect this node's exams' sockets to
+    /// (`HUB_PUBLIC_WS_URL`; default `ws://<bound HTTP address>/ws`).
+    pub public_ws_url: Option<String>,
+    /// A readable prefix of the node id (`HUB_NODE_NAME`, default the host name); the id
+    /// itself gets a random suffix new at every start.
+    pub node_name: String,
+    /// Where the node runs (`HUB_REGION`, default `local`), shown in the registry.
+    pub region: String,
+    /// Lifetime of an exam-home lease without renewal (`HUB_CLUSTER_LEASE_MS`, default
+    /// 15000); renewed every third of it.
+    pub lease_ttl: Duration,
+    /// Lifetime of the node's registry key without refresh (`HUB_CLUSTER_NODE_TTL_MS`,
+    /// default 6000); refreshed every third of it.
+    pub node_ttl: Duration,
+    /// How often the node re-reads the status of the sessions it serves
+    /// (`HUB_CLUSTER_RECONCILE_MS`, default 30000), covering notices lost between COMMIT and
+    /// PUBLISH or while its subscription was down.
+    pub reconcile_interval: Duration,
+    /// Sockets above which a node takes no new exam homes (`HUB_CLUSTER_MAX_LOAD`, default
+    /// 20000).
+    pub max_load: u32,
 }
 
 /// WebSocket limits: one set for devices (laptops, phones), one for staff (proctors, admins),
@@ -306,6 +335,50 @@ struct FileConfig {
     turn_ttl_secs: Option<u64>,
 }
 
+fn cluster_config(env: &dyn Env) -> Result<Option<ClusterConfig>, Error> {
+    let on = match env.get("HUB_CLUSTER") {
+        Some(v) => parse::<bool>("HUB_CLUSTER", v)?,
+        None => false,
+    };
+    if !on {
+        return Ok(None);
+    }
+    let ms = |key: &str, default: u64| -> Result<Duration, Error> {
+        Ok(Duration::from_millis(match env.get(key) {
+            Some(v) => parse(key, v)?,
+            None => default,
+        }))
+    };
+    let config = ClusterConfig {
+        public_ws_url: env.get("HUB_PUBLIC_WS_URL"),
+        node_name: env
+            .get("HUB_NODE_NAME")
+            .or_else(|| env.get("HOSTNAME"))
+            .unwrap_or_else(|| "hub".into()),
+        region: env.get("HUB_REGION").unwrap_or_else(|| "local".into()),
+        lease_ttl: ms("HUB_CLUSTER_LEASE_MS", 15_000)?,
+        node_ttl: ms("HUB_CLUSTER_NODE_TTL_MS", 6_000)?,
+        reconcile_interval: ms("HUB_CLUSTER_RECONCILE_MS", 30_000)?,
+        max_load: match env.get("HUB_CLUSTER_MAX_LOAD") {
+            Some(v) => parse("HUB_CLUSTER_MAX_LOAD", v)?,
+            None => 20_000,
+        },
+    };
+    if let Some(url) = &config.public_ws_url {
+        if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+            return Err(Error::Config(format!(
+                "HUB_PUBLIC_WS_URL must be a ws:// or wss:// URL, not {url:?}"
+            )));
+        }
+    }
+    if config.lease_ttl < config.node_ttl * 2 {
+        return Err(Error::Config(
+            "HUB_CLUSTER_LEASE_MS must be at least twice HUB_CLUSTER_NODE_TTL_MS".into(),
+        ));
+    }
+    Ok(Some(config))
+}
+
 fn list(v: &str) -> Vec<String> {
     v.split(',')
         .map(|s| s.trim().to_string())
@@ -547,7 +620,10 @@ impl Config {
             turn_ttl: secs("HUB_TURN_TTL_SECS", f.turn_ttl_secs, 3600)?,
         };
 
+        let cluster = cluster_config(env)?;
+
         Ok(Config {
+            cluster,
             events,
             retention_days,
             retention_interval,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
@@ -24,8 +24,14 @@ use crate::hub::HubHandle;
 use crate::model::{Role, SessionStatus, UserRole};
 use crate::store::redis::Keys;
 
-/// Something that happened through the API and that connected devices must learn about.
-#[derive(Debug, Clone, PartialEq)]
+/// Something that happened through the API and that connected devices must learn about;
+/// also the cross-node notice (`cluster::notices`), hence serialisable.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum HubSignal {
     /// The user was deactivated or their token family revoked: close their sockets.
     UserRevoked {
@@ -140,6 +146,12 @@ pub struct Inner {
     pub device_sessions: DashMap<DeviceKey, (SessionOfDevice, Instant)>,
     /// Fan-out of [`HubSignal`]s to the real-time side.
     pub signals: broadcast::Sender<HubSignal>,
+    /// This node of a multi-process hub, and where its notices for other nodes go; `None`
+    /// for a single hub.
+    pub cluster: Option<(
+        Arc<crate::cluster::Cluster>,
+        mpsc::UnboundedSender<HubSignal>,
+    )>,
     /// Cancelled when the process shuts down.
     pub shutdown: CancellationToken,
     /// Cancelled after `shutdown`, once the HTTP server has answered its last in-flight
@@ -192,6 +204,10 @@ impl AppState {
         shutdown: CancellationToken,
         hub: HubHandle,
         event_store: SharedStore,
+        cluster: Option<(
+            Arc<crate::cluster::Cluster>,
+            mpsc::UnboundedSender<HubSignal>,
+        )>,
     ) -> Result<Self, Error> {
         let (signals, _) = broadcast::channel(1024);
         let tasks = TaskTracker::new();
@@ -226,6 +242,7 @@ impl AppState {
                 shutdown,
                 served,
                 tasks,
+                cluster,
                 autosave,
                 hub,
                 ingest,
@@ -320,8 +337,12 @@ impl AppState {
         Ok(Some(ending))
     }
 
-    /// Tells the real-time side; nobody listening is fine.
+    /// Tells the real-time side (and, on a multi-process hub, the node that is the exam's
+    /// home); nobody listening is fine.
     pub fn signal(&self, signal: HubSignal) {
+        if let Some((_, notices)) = &self.cluster {
+            let _ = notices.send(signal.clone());
+        }
         let _ = self.signals.send(signal);
     }
 

@@ -10,6 +10,9 @@ pub enum CloseCode {
     TryAgainLater,
     /// 4001: the server is shutting down; reconnect to another instance.
     ShuttingDown,
+    /// 4010 ("moved"): this node is not the home of the exam the socket is for; a `redirect`
+    /// message with the home's URL came just before. Reconnect there at once.
+    Moved,
     /// 4008: the client read too slowly and its outbound queue overflowed.
     TooSlow,
     /// 4012: no pong arrived in time after a ping.
@@ -32,11 +35,12 @@ pub enum CloseCode {
 
 impl CloseCode {
     /// Every close code, for tests and for clients that map numbers back.
-    pub const ALL: [CloseCode; 12] = [
+    pub const ALL: [CloseCode; 13] = [
         CloseCode::TooBig,
         CloseCode::TryAgainLater,
         CloseCode::ShuttingDown,
         CloseCode::TooSlow,
+        CloseCode::Moved,
         CloseCode::NoPong,
         CloseCode::RateLimited,
         CloseCode::InvalidToken,
@@ -54,6 +58,7 @@ impl CloseCode {
             CloseCode::TryAgainLater => 1013,
             CloseCode::ShuttingDown => 4001,
             CloseCode::TooSlow => 4008,
+            CloseCode::Moved => 4010,
             CloseCode::NoPong => 4012,
             CloseCode::RateLimited => 4013,
             CloseCode::InvalidToken => 4500,
@@ -72,6 +77,7 @@ impl CloseCode {
             CloseCode::TryAgainLater => "try again later",
             CloseCode::ShuttingDown => "server shutting down",
             CloseCode::TooSlow => "too slow to read",
+            CloseCode::Moved => "moved",
             CloseCode::NoPong => "no pong",
             CloseCode::RateLimited => "rate limited",
             CloseCode::InvalidToken => "invalid token",
@@ -102,7 +108,7 @@ mod tests {
     #[test]
     fn codes_match_the_contract() {
         let expected = [
-            1009, 1013, 4001, 4008, 4012, 4013, 4500, 4501, 4502, 4503, 4504, 4507,
+            1009, 1013, 4001, 4008, 4010, 4012, 4013, 4500, 4501, 4502, 4503, 4504, 4507,
         ];
         let actual: Vec<u16> = CloseCode::ALL.iter().map(|c| c.code()).collect();
         assert_eq!(actual, expected);

@@ -492,6 +492,12 @@ pub enum ServerMessage {
         /// Until when queued saves are still accepted.
         grace_ends_at: Timestamp,
     },
+    /// This node is not the home of the exam the socket is for: reconnect to `url` (the
+    /// home's WebSocket URL); the socket closes with 4010 next (extension, scale-out).
+    Redirect {
+        /// The home node's public WebSocket URL.
+        url: String,
+    },
     /// Staff extended a session's time: to its devices and to the exam's watchers.
     TimeExtended {
         /// The session.

@@ -65,6 +65,8 @@ pub struct NodeInfo {
     pub state: NodeState,
     /// Its load (e.g. open sockets); homes go to the less loaded.
     pub load: u32,
+    /// Where it runs.
+    pub region: String,
 }
 
 /// Who holds an exam's home.
@@ -98,10 +100,22 @@ impl Leases {
         lease_ttl: Duration,
         node_ttl: Duration,
     ) -> Self {
+        Self::named(redis, prefix, "hub", lease_ttl, node_ttl)
+    }
+
+    /// A node whose fresh id starts with `name` (readable in the registry and in logs).
+    pub fn named(
+        redis: ConnectionManager,
+        prefix: &str,
+        name: &str,
+        lease_ttl: Duration,
+        node_ttl: Duration,
+    ) -> Self {
+        let suffix = Uuid::new_v4().simple().to_string();
         Leases {
             redis,
             prefix: prefix.to_string(),
-            node_id: Uuid::new_v4().simple().to_string(),
+            node_id: format!("{name}-{}", &suffix[..12]),
             lease_ttl,
             node_ttl,
             acquire: redis::Script::new(ACQUIRE),
@@ -113,6 +127,15 @@ impl Leases {
     /// This process's node id.
     pub fn node_id(&self) -> &str {
         &self.node_id
+    }
+
+    /// Who holds `exam`'s home now, if anyone (no change).
+    pub async fn owner(&self, exam: Uuid) -> Result<Option<String>, redis::RedisError> {
+        let mut conn = self.redis.clone();
+        redis::cmd("GET")
+            .arg(self.home_key(exam))
+            .query_async(&mut conn)
+            .await
     }
 
     fn node_key(&self, node: &str) -> String {
@@ -133,6 +156,7 @@ impl Leases {
         &self,
         ws_url: &str,
         media_addr: &str,
+        region: &str,
         state: NodeState,
         load: u32,
     ) -> Result<(), redis::RedisError> {
@@ -147,6 +171,7 @@ impl Leases {
                     ("mediaAddr", media_addr.to_string()),
                     ("state", state.as_str().to_string()),
                     ("load", load.to_string()),
+                    ("region", region.to_string()),
                 ],
             )
             .ignore()
@@ -211,6 +236,7 @@ impl Leases {
                     .get("load")
                     .and_then(|l| l.parse().ok())
                     .unwrap_or(u32::MAX),
+                region: fields.get("region").cloned().unwrap_or_default(),
             });
         }
         Ok(nodes)
@@ -219,11 +245,18 @@ impl Leases {
     /// Takes `exam`'s home for this node when it is free or its owner's node is gone;
     /// otherwise says who owns it.
     pub async fn acquire(&self, exam: Uuid) -> Result<Owner, redis::RedisError> {
+        let node = self.node_id.clone();
+        self.acquire_for(exam, &node).await
+    }
+
+    /// Takes `exam`'s home for `node` (this one or the one placement chose) when it is free
+    /// or its owner's node is gone; otherwise says who owns it.
+    pub async fn acquire_for(&self, exam: Uuid, node: &str) -> Result<Owner, redis::RedisError> {
         let mut conn = self.redis.clone();
         let owner: String = self
             .acquire
             .key(self.home_key(exam))
-            .arg(&self.node_id)
+            .arg(node)
             .arg(Self::ms(self.lease_ttl))
             .arg(format!("{}node:", self.prefix))
             .invoke_async(&mut conn)

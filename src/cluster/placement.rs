@@ -37,6 +37,7 @@ mod tests {
             media_addr: String::new(),
             state,
             load,
+            region: "test".into(),
         }
     }
 

@@ -1042,6 +1042,51 @@ impl Core {
         });
     }
 
+    /// The exams this node serves: those of its peers' rooms, watches and devices.
+    pub fn exams_in_use(&self) -> HashSet<Uuid> {
+        self.peers
+            .iter()
+            .flat_map(|(id, p)| self.exams_of(*id, p))
+            .collect()
+    }
+
+    fn exams_of(&self, id: PeerId, p: &PeerEntry) -> Vec<Uuid> {
+        let mut exams: Vec<Uuid> = p.watching.iter().copied().collect();
+        for room in self.rooms.rooms_of(id.as_uuid().into()) {
+            if let Some(r) = self.rooms.room(*room) {
+                exams.push(r.info().exam_id.into());
+            }
+        }
+        if let Some((session, _)) = p.device {
+            if let Some((exam, _)) = self.views.get(&session) {
+                exams.push(*exam);
+            }
+        }
+        exams
+    }
+
+    /// The sessions whose devices are connected here (for the reconcile loop).
+    pub fn device_sessions(&self) -> Vec<Uuid> {
+        let mut sessions: Vec<Uuid> = self.devices.keys().map(|(s, _)| *s).collect();
+        sessions.sort();
+        sessions.dedup();
+        sessions
+    }
+
+    /// Another node holds `exam`'s home now: every socket of it here closes with 4010 and
+    /// comes back through any node, which sends it to the home.
+    pub fn let_go(&mut self, exam: Uuid) {
+        let moving: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(id, p)| self.exams_of(**id, p).contains(&exam))
+            .map(|(id, _)| *id)
+            .collect();
+        for peer in moving {
+            self.close(peer, CloseCode::Moved);
+        }
+    }
+
     fn forget_unused_views(&mut self) {
         // Views are kept only for sessions whose exam is watched or whose devices are live.
         let live_sessions: HashSet<Uuid> = self.devices.keys().map(|(s, _)| *s).collect();

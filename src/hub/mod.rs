@@ -105,6 +105,9 @@ enum Command {
     PairingReject(PeerId),
     TelemetryGap(bool),
     Stats(oneshot::Sender<HubStats>),
+    ExamsInUse(oneshot::Sender<std::collections::HashSet<Uuid>>),
+    DeviceSessions(oneshot::Sender<Vec<Uuid>>),
+    LetGo(Uuid),
 }
 
 /// A socket asking to continue a dropped connection: the old connection's token, the last
@@ -250,6 +253,25 @@ impl HubHandle {
     /// Redis heartbeat writes failed (`true`) or recovered (`false`).
     pub async fn telemetry_gap(&self, started: bool) {
         self.send(Command::TelemetryGap(started)).await;
+    }
+
+    /// The exams whose rooms, watches or devices this node serves.
+    pub async fn exams_in_use(&self) -> std::collections::HashSet<Uuid> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::ExamsInUse(tx)).await;
+        rx.await.unwrap_or_default()
+    }
+
+    /// The sessions whose devices are connected to this node.
+    pub async fn device_sessions(&self) -> Vec<Uuid> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::DeviceSessions(tx)).await;
+        rx.await.unwrap_or_default()
+    }
+
+    /// Another node is `exam`'s home now: its sockets here close with 4010.
+    pub async fn let_go(&self, exam: Uuid) {
+        self.send(Command::LetGo(exam)).await;
     }
 
     /// Current counts, the media relay's included (asked after the hub's, so a leave the hub
@@ -463,6 +485,13 @@ impl Hub {
             Command::Stats(reply) => {
                 let _ = reply.send(self.core.stats());
             }
+            Command::ExamsInUse(reply) => {
+                let _ = reply.send(self.core.exams_in_use());
+            }
+            Command::DeviceSessions(reply) => {
+                let _ = reply.send(self.core.device_sessions());
+            }
+            Command::LetGo(exam) => self.core.let_go(exam),
         }
     }
 

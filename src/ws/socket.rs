@@ -12,7 +12,9 @@ use signaling::{
     PeerId, ResumeGrant, ResumeToken, Role, ServerMessage, Timestamp,
 };
 use tokio::time::Instant;
+use uuid::Uuid;
 
+use crate::cluster::Home;
 use crate::hub::{JoinError, Principal, ResumeClaim, SignalError};
 use crate::state::AppState;
 use crate::store::sessions_lookup;
@@ -172,6 +174,25 @@ pub async fn run(state: AppState, socket: WebSocket) {
     };
     let principal = admitted.principal;
     let peer = principal.peer_id;
+    // A phone belongs to its session's exam from the start: to that exam's home node.
+    if let Some(session) = principal
+        .session_id
+        .filter(|_| principal.role == Role::Mobile)
+    {
+        if let Some(url) = phone_home(&state, session).await {
+            let _ = sink
+                .send(to_message(Outbound::message(&ServerMessage::Redirect {
+                    url,
+                })))
+                .await;
+            let _ = sink
+                .send(to_message(Outbound::Close(CloseCode::Moved)))
+                .await;
+            metrics::counter!("hub_ws_redirected_total").increment(1);
+            metrics::gauge!("hub_ws_connections").decrement(1.0);
+            return;
+        }
+    }
     let limits = state.ws_limits_for(principal.role);
     conn.set_limits(limits.clone());
     let (tx, rx) = outbox(limits.outbound_queue_messages, limits.outbound_queue_bytes);
@@ -331,6 +352,30 @@ where
     }
 }
 
+/// The home node's URL when `exam` belongs to another node (multi-process hub only).
+async fn moved(state: &AppState, exam: Uuid) -> Option<String> {
+    let (cluster, _) = state.cluster.as_ref()?;
+    match cluster.home_of(exam).await {
+        Home::Here => None,
+        Home::There(url) => Some(url),
+    }
+}
+
+async fn phone_home(state: &AppState, session: Uuid) -> Option<String> {
+    state.cluster.as_ref()?;
+    let facts = sessions_lookup::by_id(&state.db, session).await.ok()??;
+    moved(state, facts.exam_id).await
+}
+
+/// Sends the socket to its exam's home: `redirect`, then close 4010.
+fn redirect(conn: &mut Connection, outbox: &Outbox, url: String) -> Action {
+    outbox.push(std::sync::Arc::from(signaling::encode_server(
+        &ServerMessage::Redirect { url },
+    )));
+    metrics::counter!("hub_ws_redirected_total").increment(1);
+    conn.close(CloseCode::Moved)
+}
+
 fn error(code: &'static str, message: impl Into<String>) -> Action {
     Action::Reply(ServerMessage::error(code, message))
 }
@@ -367,6 +412,11 @@ async fn handle(
                 Ok(None) => return conn.close(CloseCode::Forbidden),
                 Err(_) => return error("STORE_UNAVAILABLE", "cannot look the room up; retry"),
             };
+            if !facts.media_check {
+                if let Some(url) = moved(state, facts.exam_id).await {
+                    return redirect(conn, outbox, url);
+                }
+            }
             match state.hub.join(peer, facts).await {
                 Ok(joined) => Action::Reply(joined),
                 Err(JoinError::Forbidden) => conn.close(CloseCode::Forbidden),
@@ -403,6 +453,9 @@ async fn handle(
         ClientMessage::Watch(w) => {
             if !principal.role.is_staff() {
                 return conn.close(CloseCode::Forbidden);
+            }
+            if let Some(url) = moved(state, w.exam_id.as_uuid()).await {
+                return redirect(conn, outbox, url);
             }
             match crate::hub::watch::snapshot(state, w.exam_id.as_uuid()).await {
                 Ok(Some(snapshot)) => {

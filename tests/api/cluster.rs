@@ -28,7 +28,7 @@ async fn nodes_racing_for_an_exam_get_exactly_one_owner() {
         node(&p, ttl.0, ttl.1).await,
     ];
     for n in &nodes {
-        n.announce("ws://x/ws", "127.0.0.1:3480", NodeState::Serving, 0)
+        n.announce("ws://x/ws", "127.0.0.1:3480", "test", NodeState::Serving, 0)
             .await
             .unwrap();
     }
@@ -59,7 +59,7 @@ async fn only_the_owner_renews_or_releases() {
         node(&p, Duration::from_secs(15), Duration::from_secs(6)).await,
     );
     for n in [&a, &b] {
-        n.announce("ws://x/ws", "", NodeState::Serving, 0)
+        n.announce("ws://x/ws", "", "test", NodeState::Serving, 0)
             .await
             .unwrap();
     }
@@ -92,10 +92,10 @@ async fn a_dead_nodes_exams_are_taken_over_and_it_cannot_renew_them() {
     // live 15 s.
     let a = node(&p, Duration::from_secs(15), Duration::from_millis(300)).await;
     let b = node(&p, Duration::from_secs(15), Duration::from_secs(6)).await;
-    a.announce("ws://a/ws", "", NodeState::Serving, 0)
+    a.announce("ws://a/ws", "", "test", NodeState::Serving, 0)
         .await
         .unwrap();
-    b.announce("ws://b/ws", "", NodeState::Serving, 0)
+    b.announce("ws://b/ws", "", "test", NodeState::Serving, 0)
         .await
         .unwrap();
     let exam = Uuid::new_v4();
@@ -114,10 +114,10 @@ async fn the_registry_lists_serving_and_draining_nodes_and_homes_go_to_serving_o
     let p = prefix();
     let ttl = (Duration::from_secs(15), Duration::from_secs(6));
     let (a, b) = (node(&p, ttl.0, ttl.1).await, node(&p, ttl.0, ttl.1).await);
-    a.announce("ws://a/ws", "10.0.0.1:3480", NodeState::Serving, 7)
+    a.announce("ws://a/ws", "10.0.0.1:3480", "test", NodeState::Serving, 7)
         .await
         .unwrap();
-    b.announce("ws://b/ws", "10.0.0.2:3480", NodeState::Draining, 0)
+    b.announce("ws://b/ws", "10.0.0.2:3480", "test", NodeState::Draining, 0)
         .await
         .unwrap();
     let mut nodes = a.nodes().await.unwrap();

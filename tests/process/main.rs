@@ -2,6 +2,7 @@
 //! fresh database (`#[sqlx::test]`) and its own Redis prefix, killed with SIGKILL mid-write,
 //! stopped with SIGTERM mid-request, and run twice on one database.
 
+mod cluster;
 mod crash;
 mod drain;
 mod harness;

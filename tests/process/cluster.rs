@@ -1,0 +1,498 @@
+//! Three hub processes as one cluster on one machine (shared database and Redis prefix, short
+//! timers): one home per exam under a placement race, sockets redirected to it, notices from
+//! other nodes, sweeping by every node, a killed or frozen home, lost subscriptions.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use proctor_hub::model::Role;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use tokio_tungstenite::tungstenite::Message;
+use uuid::Uuid;
+
+use crate::harness::{candidate_token, exam_with_sessions, tokens, HubProcess, HubSpec};
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Lease 3 s, node key 1.5 s, reconcile every second.
+fn cluster_spec(pool: &PgPool) -> HubSpec {
+    HubSpec::on(pool)
+        .with("HUB_CLUSTER", "true")
+        .with("HUB_CLUSTER_LEASE_MS", "3000")
+        .with("HUB_CLUSTER_NODE_TTL_MS", "1500")
+        .with("HUB_CLUSTER_RECONCILE_MS", "1000")
+}
+
+async fn three_nodes(spec: &HubSpec) -> Vec<HubProcess> {
+    let (a, b, c) = tokio::join!(spec.start(), spec.start(), spec.start());
+    let nodes = vec![a, b, c];
+    // Each registers at start; give the registry one refresh so every node sees the others.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    nodes
+}
+
+fn ws_url(addr: SocketAddr) -> String {
+    format!("ws://{addr}/ws")
+}
+
+async fn next_json(ws: &mut Ws, within: Duration) -> Value {
+    loop {
+        match tokio::time::timeout(within, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).unwrap(),
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                return json!({"type": "closed", "code": frame.map(|f| u16::from(f.code))})
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(e))) => return json!({"type": "closed", "error": e.to_string()}),
+            Ok(None) => return json!({"type": "closed"}),
+            Err(_) => return json!({"type": "timeout"}),
+        }
+    }
+}
+
+async fn send(ws: &mut Ws, msg: Value) {
+    ws.send(Message::Text(msg.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// Where a socket ended up: the socket, the URL it is on, and the reply to `first`.
+struct Landed {
+    ws: Ws,
+    url: String,
+    reply: Value,
+    redirects: usize,
+}
+
+/// Connects to `url`, authenticates, sends `first` (a join or a watch; nothing for a phone)
+/// and follows `redirect` + 4010 the way the browser client does.
+async fn land(url: &str, token: &str, first: Option<Value>) -> Result<Landed, String> {
+    let mut url = url.to_string();
+    for redirects in 0..5 {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        send(&mut ws, json!({"type": "auth", "token": token})).await;
+        let authed = next_json(&mut ws, Duration::from_secs(5)).await;
+        if authed["type"] != "authed" {
+            return Err(format!("{url}: {authed}"));
+        }
+        let reply = match &first {
+            Some(msg) => {
+                send(&mut ws, msg.clone()).await;
+                next_json(&mut ws, Duration::from_secs(5)).await
+            }
+            None => next_json(&mut ws, Duration::from_millis(500)).await,
+        };
+        if reply["type"] == "redirect" {
+            let closed = next_json(&mut ws, Duration::from_secs(5)).await;
+            assert_eq!(
+                closed["code"], 4010,
+                "a redirect is followed by 4010: {closed}"
+            );
+            url = reply["url"].as_str().unwrap().to_string();
+            continue;
+        }
+        return Ok(Landed {
+            ws,
+            url,
+            reply,
+            redirects,
+        });
+    }
+    Err("more than 5 redirects".into())
+}
+
+async fn room_of(pool: &PgPool, session: Uuid) -> Uuid {
+    sqlx::query_scalar("SELECT webrtc_room_id FROM sessions WHERE id = $1")
+        .bind(session)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+async fn proctor(pool: &PgPool) -> Uuid {
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO users (id, email, name, password_hash, role) VALUES ($1, $2, 'P', 'x', 'PROCTOR')",
+    )
+    .bind(id)
+    .bind(format!("{}@proctors.test", id.simple()))
+    .execute(pool)
+    .await
+    .unwrap();
+    id
+}
+
+/// The owner recorded for `exam`, and every registered node's WebSocket URL by id.
+async fn redis_view(prefix: &str, exam: Uuid) -> (Option<String>, Vec<(String, String)>) {
+    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let owner: Option<String> = redis::cmd("GET")
+        .arg(format!("{prefix}exam-home:{exam}"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}node:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut nodes = Vec::new();
+    for key in keys {
+        let url: String = redis::cmd("HGET")
+            .arg(&key)
+            .arg("wsUrl")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        nodes.push((key.rsplit(':').next().unwrap().to_string(), url));
+    }
+    (owner, nodes)
+}
+
+async fn terminate(node: &HubProcess, token: &str, session: Uuid) {
+    let r = reqwest::Client::new()
+        .post(node.api(&format!("/sessions/{session}/actions")))
+        .bearer_auth(token)
+        .json(&json!({"actionType": "TERMINATE", "reason": "cluster test"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+}
+
+async fn stop_all(nodes: Vec<HubProcess>) {
+    for mut n in nodes {
+        n.signal(libc::SIGTERM);
+        assert!(n.exited(Duration::from_secs(15)).await.success());
+    }
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn an_exam_gets_one_home_and_every_socket_is_sent_there(pool: PgPool) {
+    let (exam, _, sessions) = exam_with_sessions(&pool, 1, 3, 3600.0).await;
+    let spec = cluster_spec(&pool);
+    let nodes = three_nodes(&spec).await;
+    let keys = tokens();
+    // Three laptops of one exam reach three different nodes at the same moment.
+    let mut joins = Vec::new();
+    for (i, (candidate, session)) in sessions.iter().enumerate() {
+        let url = ws_url(nodes[i].addr);
+        let token = candidate_token(&keys, *candidate);
+        let room = room_of(&pool, *session).await;
+        joins.push(async move {
+            land(&url, &token, Some(json!({"type": "join", "roomId": room}))).await
+        });
+    }
+    let laptops: Vec<Landed> = futures::future::join_all(joins)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    for l in &laptops {
+        assert_eq!(l.reply["type"], "joined", "{}", l.reply);
+    }
+    let home = laptops[0].url.clone();
+    assert!(
+        laptops.iter().all(|l| l.url == home),
+        "one home: {:?}",
+        laptops.iter().map(|l| &l.url).collect::<Vec<_>>()
+    );
+    let redirected = laptops.iter().filter(|l| l.redirects > 0).count();
+    assert!(redirected >= 2, "two of three reached another node first");
+    let (owner, registry) = redis_view(&spec.redis_prefix, exam).await;
+    assert_eq!(registry.len(), 3, "{registry:?}");
+    let owner_url = registry
+        .iter()
+        .find(|(id, _)| Some(id) == owner.as_ref())
+        .map(|(_, url)| url.clone());
+    assert_eq!(
+        owner_url.as_deref(),
+        Some(home.as_str()),
+        "the lease names the home"
+    );
+
+    // A proctor who reaches another node is sent to the same home, watches and joins.
+    let staff = proctor(&pool).await;
+    let token = keys.issue(staff, Role::Proctor, None).unwrap();
+    let elsewhere = nodes
+        .iter()
+        .map(|n| ws_url(n.addr))
+        .find(|u| *u != home)
+        .unwrap();
+    let mut watcher = land(
+        &elsewhere,
+        &token,
+        Some(json!({"type": "watch", "examId": exam})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(watcher.url, home);
+    assert_eq!(watcher.redirects, 1);
+    assert_eq!(watcher.reply["type"], "session-snapshot");
+    assert_eq!(watcher.reply["sessions"].as_array().unwrap().len(), 3);
+    let room = room_of(&pool, sessions[0].1).await;
+    send(&mut watcher.ws, json!({"type": "join", "roomId": room})).await;
+    let joined = next_json(&mut watcher.ws, Duration::from_secs(5)).await;
+    assert_eq!(joined["type"], "joined", "{joined}");
+    assert_eq!(
+        joined["peers"].as_array().unwrap().len(),
+        1,
+        "the laptop is there"
+    );
+    // Signalling between them is relayed inside the home.
+    let laptop_peer = joined["peers"][0]["peerId"].clone();
+    send(
+        &mut watcher.ws,
+        json!({"type": "signal", "roomId": room, "to": laptop_peer,
+               "data": {"kind": "offer", "sdp": "v=0"}}),
+    )
+    .await;
+    let mut laptop = laptops.into_iter().next().unwrap();
+    loop {
+        let m = next_json(&mut laptop.ws, Duration::from_secs(5)).await;
+        match m["type"].as_str() {
+            Some("signal") => break,
+            Some("peer-joined") => continue,
+            _ => panic!("the laptop should get the proctor's signal: {m}"),
+        }
+    }
+    println!(
+        "placement race: 3 laptops on 3 nodes → one home ({redirected} redirected); proctor redirected once"
+    );
+    stop_all(nodes).await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn notices_from_other_nodes_reach_the_laptop_even_across_a_lost_subscription(pool: PgPool) {
+    let (_, _, sessions) = exam_with_sessions(&pool, 1, 3, 3600.0).await;
+    let spec = cluster_spec(&pool);
+    let nodes = three_nodes(&spec).await;
+    let keys = tokens();
+    let staff = proctor(&pool).await;
+    let staff_token = keys.issue(staff, Role::Proctor, None).unwrap();
+    let mut laptops = Vec::new();
+    for (candidate, session) in &sessions {
+        let room = room_of(&pool, *session).await;
+        let l = land(
+            &ws_url(nodes[0].addr),
+            &candidate_token(&keys, *candidate),
+            Some(json!({"type": "join", "roomId": room})),
+        )
+        .await
+        .unwrap();
+        assert_eq!(l.reply["type"], "joined");
+        laptops.push(l);
+    }
+    let home = laptops[0].url.clone();
+    let others: Vec<&HubProcess> = nodes.iter().filter(|n| ws_url(n.addr) != home).collect();
+
+    // A terminate sent to a node that is not the home reaches the laptop within 2 s.
+    let started = Instant::now();
+    terminate(others[0], &staff_token, sessions[0].1).await;
+    let ended = next_json(&mut laptops[0].ws, Duration::from_secs(2)).await;
+    let took = started.elapsed();
+    assert_eq!(ended["type"], "session-ended", "{ended}");
+    assert_eq!(ended["status"], "TERMINATED");
+    let closed = next_json(&mut laptops[0].ws, Duration::from_secs(2)).await;
+    assert_eq!(closed["code"], 4503);
+
+    // Every pub/sub connection is killed, and a terminate goes out at once, perhaps into the
+    // gap: the home resubscribes, and its reconcile loop finds the ending regardless.
+    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        killed >= 3,
+        "every node's subscription was killed ({killed})"
+    );
+    let gap_started = Instant::now();
+    terminate(others[1], &staff_token, sessions[1].1).await;
+    let ended = next_json(&mut laptops[1].ws, Duration::from_secs(5)).await;
+    let gap_took = gap_started.elapsed();
+    assert_eq!(ended["type"], "session-ended", "{ended}");
+    let home_node = nodes.iter().find(|n| ws_url(n.addr) == home).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while home_node
+        .counter("hub_cluster_resubscribed_total", "")
+        .await
+        < 1.0
+    {
+        assert!(Instant::now() < deadline, "the home resubscribed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A notice lost outright (a crash between COMMIT and PUBLISH): the session ends in
+    // Postgres with no notice at all, and the home's reconcile loop (every second here)
+    // tells the laptop.
+    let lost_at = Instant::now();
+    sqlx::query(
+        "UPDATE sessions SET status = 'TERMINATED', submitted_at = now(), ended_reason = 'lost notice'
+          WHERE id = $1",
+    )
+    .bind(sessions[2].1)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let ended = next_json(&mut laptops[2].ws, Duration::from_secs(3)).await;
+    let reconciled = lost_at.elapsed();
+    assert_eq!(ended["type"], "session-ended", "{ended}");
+    assert_eq!(ended["reason"], "lost notice");
+    println!(
+        "terminate via another node: laptop told after {took:?}; across a killed subscription: \
+         {gap_took:?}; with no notice at all (reconcile): {reconciled:?}"
+    );
+    stop_all(nodes).await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn three_sweeping_nodes_end_300_sessions_exactly_once(pool: PgPool) {
+    const N: i64 = 300;
+    exam_with_sessions(&pool, 2, N as usize, 3.0).await;
+    sqlx::query(
+        "UPDATE sessions SET expires_at = date_trunc('second', now()) + interval '4 seconds'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let spec = cluster_spec(&pool)
+        .with("HUB_AUTOSAVE_GRACE_SECS", "1")
+        .with("HUB_SWEEP_INTERVAL_MS", "100");
+    let nodes = three_nodes(&spec).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ended: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM sessions WHERE status = 'AUTO_SUBMITTED'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        if ended == N {
+            break;
+        }
+        assert!(Instant::now() < deadline, "only {ended} of {N} ended");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let scores: i64 = sqlx::query_scalar("SELECT count(*) FROM scores")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(scores, N);
+    let mut by_node = Vec::new();
+    for n in &nodes {
+        by_node.push(
+            n.counter("hub_sessions_ended_total", "AUTO_SUBMITTED")
+                .await,
+        );
+    }
+    assert_eq!(by_node.iter().sum::<f64>(), N as f64, "endings {by_node:?}");
+    println!("three sweeping nodes: endings {by_node:?}, {scores} scores for {N} sessions");
+    stop_all(nodes).await;
+}
+
+/// Lands a laptop through `entry`, retrying (as the browser client does: back to its entry
+/// URL when the node it was sent to is gone) until it is in its room.
+async fn rejoin(entry: &str, token: &str, room: Uuid, within: Duration) -> Landed {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(l) = land(entry, token, Some(json!({"type": "join", "roomId": room}))).await {
+            if l.reply["type"] == "joined" {
+                return l;
+            }
+        }
+        assert!(Instant::now() < deadline, "the laptop never got back in");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn a_killed_home_hands_its_exam_to_another_node(pool: PgPool) {
+    let (_, _, sessions) = exam_with_sessions(&pool, 1, 1, 3600.0).await;
+    let spec = cluster_spec(&pool);
+    let mut nodes = three_nodes(&spec).await;
+    let keys = tokens();
+    let (candidate, session) = sessions[0];
+    let token = candidate_token(&keys, candidate);
+    let room = room_of(&pool, session).await;
+    let first = land(
+        &ws_url(nodes[0].addr),
+        &token,
+        Some(json!({"type": "join", "roomId": room})),
+    )
+    .await
+    .unwrap();
+    let i = nodes
+        .iter()
+        .position(|n| ws_url(n.addr) == first.url)
+        .unwrap();
+    let home = nodes.remove(i);
+    let entry = ws_url(nodes[0].addr);
+    let killed = Instant::now();
+    home.kill9().await;
+    let back = rejoin(&entry, &token, room, Duration::from_secs(15)).await;
+    let took = killed.elapsed();
+    assert_ne!(back.url, first.url);
+    assert!(took < Duration::from_secs(8), "back after {took:?}");
+    println!("kill -9 of the home: the laptop is in its room on another node after {took:?}");
+    stop_all(nodes).await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn a_frozen_home_lets_its_exam_go_when_it_wakes(pool: PgPool) {
+    let (exam, _, sessions) = exam_with_sessions(&pool, 1, 1, 3600.0).await;
+    let spec = cluster_spec(&pool);
+    let nodes = three_nodes(&spec).await;
+    let keys = tokens();
+    let (candidate, session) = sessions[0];
+    let room = room_of(&pool, session).await;
+    let mut laptop = land(
+        &ws_url(nodes[0].addr),
+        &candidate_token(&keys, candidate),
+        Some(json!({"type": "join", "roomId": room})),
+    )
+    .await
+    .unwrap();
+    let home = nodes.iter().find(|n| ws_url(n.addr) == laptop.url).unwrap();
+    home.signal(libc::SIGSTOP);
+    // Its node key expires (1.5 s); a proctor arriving meanwhile makes another node the home.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let staff = proctor(&pool).await;
+    let token = keys.issue(staff, Role::Proctor, None).unwrap();
+    let other = nodes
+        .iter()
+        .map(|n| ws_url(n.addr))
+        .find(|u| *u != laptop.url)
+        .unwrap();
+    let watcher = land(
+        &other,
+        &token,
+        Some(json!({"type": "watch", "examId": exam})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(watcher.reply["type"], "session-snapshot");
+    assert_ne!(watcher.url, laptop.url, "a live node took the exam over");
+    let woke = Instant::now();
+    home.signal(libc::SIGCONT);
+    // Back, it finds its lease gone and lets the exam's sockets go with 4010.
+    let closed = loop {
+        let m = next_json(&mut laptop.ws, Duration::from_secs(6)).await;
+        if m["type"] == "closed" || m["type"] == "timeout" {
+            break m;
+        }
+    };
+    assert_eq!(closed["code"], 4010, "{closed}");
+    println!(
+        "SIGSTOP/SIGCONT of the home: its laptop socket closed with 4010 {:?} after waking",
+        woke.elapsed()
+    );
+    stop_all(nodes).await;
+}
