@@ -208,6 +208,8 @@ impl Application {
             committed: (committed_tx, committed_rx),
         } = self;
         let shutdown = state.shutdown.clone();
+        // Events other nodes pass on to this one (the home) join the committed ones.
+        let forwarded_events = state.cluster.is_some().then(|| committed_tx.clone());
         spawn_housekeeping(&state);
         let events = &state.config.events;
         state.tasks.spawn(crate::events::ingest::run(
@@ -237,10 +239,15 @@ impl Application {
             .tasks
             .spawn(crate::hub::effects::run(state.clone(), hub_effects));
         crate::jobs::sweeper::spawn(&state);
-        if let (Some((cluster, _)), Some(notices)) = (state.cluster.clone(), notices) {
-            state
-                .tasks
-                .spawn(crate::cluster::run(state.clone(), cluster, notices));
+        if let (Some((cluster, _)), Some(notices), Some(forwarded_events)) =
+            (state.cluster.clone(), notices, forwarded_events)
+        {
+            state.tasks.spawn(crate::cluster::run(
+                state.clone(),
+                cluster,
+                notices,
+                forwarded_events,
+            ));
         }
         if let Some((tasks, events)) = media {
             for task in tasks {

@@ -38,6 +38,7 @@ pub async fn run(
     state: AppState,
     cluster: Arc<Cluster>,
     notices: mpsc::UnboundedReceiver<HubSignal>,
+    feed: mpsc::Sender<Vec<crate::events::NewEvent>>,
 ) {
     let shutdown = state.shutdown.clone();
     let config = cluster.config().clone();
@@ -54,6 +55,7 @@ pub async fn run(
         state.config.redis_url.clone(),
         notices::inbox(&prefix, cluster.node_id()),
         state.signals.clone(),
+        feed,
         gap.clone(),
         shutdown.clone(),
     ));

@@ -19,8 +19,20 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::Cluster;
+use crate::events::NewEvent;
 use crate::model::SessionStatus;
 use crate::state::HubSignal;
+
+/// What travels between nodes.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "notice", content = "body", rename_all = "camelCase")]
+pub enum Notice {
+    /// Something the home's hub must act on.
+    Signal(HubSignal),
+    /// Proctoring events another node committed for sessions of an exam this node is the
+    /// home of: the home scores them (one scoring writer per session).
+    Events(Vec<NewEvent>),
+}
 
 /// The inbox channel of `node`.
 pub fn inbox(prefix: &str, node: &str) -> String {
@@ -94,7 +106,7 @@ pub async fn publish(
         if targets.is_empty() {
             continue;
         }
-        let payload = match serde_json::to_string(&signal) {
+        let payload = match serde_json::to_string(&Notice::Signal(signal)) {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "cannot encode a notice");
@@ -155,12 +167,14 @@ async fn targets(
         .collect())
 }
 
-/// Listens on this node's inbox and hands every notice to the local hub; after a drop it
-/// resubscribes (with backoff) and wakes the reconcile loop, which covers what was missed.
+/// Listens on this node's inbox and hands every notice to the local hub (signals) or the
+/// local feed (events to score); after a drop it resubscribes (with backoff) and wakes the
+/// reconcile loop, which covers what was missed.
 pub async fn subscribe(
     redis_url: String,
     channel: String,
     signals: broadcast::Sender<HubSignal>,
+    feed: mpsc::Sender<Vec<NewEvent>>,
     gap: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
@@ -210,15 +224,69 @@ pub async fn subscribe(
                 Ok(p) => p,
                 Err(_) => continue,
             };
-            match serde_json::from_str::<HubSignal>(&payload) {
-                Ok(signal) => {
+            match serde_json::from_str::<Notice>(&payload) {
+                Ok(Notice::Signal(signal)) => {
                     metrics::counter!("hub_cluster_notices_received_total").increment(1);
                     let _ = signals.send(signal);
+                }
+                Ok(Notice::Events(events)) => {
+                    metrics::counter!("hub_cluster_events_received_total")
+                        .increment(events.len() as u64);
+                    let _ = feed.send(events).await;
                 }
                 Err(e) => tracing::warn!(error = %e, "unreadable notice ignored"),
             }
         }
     }
+}
+
+/// Passes events committed here for sessions whose exam another node is the home of to
+/// that home, which scores them; returns the events this node scores itself (its own
+/// exams', those of exams with no home, and all of them when Redis cannot say).
+pub async fn route_events(
+    cluster: &Cluster,
+    bus: &impl Bus,
+    events: Vec<NewEvent>,
+) -> Vec<NewEvent> {
+    let mut by_exam: std::collections::HashMap<Uuid, Vec<NewEvent>> =
+        std::collections::HashMap::new();
+    for e in events {
+        by_exam.entry(e.exam_id).or_default().push(e);
+    }
+    let mut mine = Vec::new();
+    for (exam, events) in by_exam {
+        let owner = if cluster.owns(exam) {
+            None
+        } else {
+            match cluster.leases().owner(exam).await {
+                Ok(owner) => owner.filter(|o| o != cluster.node_id()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot find an exam's home: scoring here");
+                    None
+                }
+            }
+        };
+        let Some(owner) = owner else {
+            mine.extend(events);
+            continue;
+        };
+        let n = events.len() as u64;
+        let payload = match serde_json::to_string(&Notice::Events(events.clone())) {
+            Ok(p) => p,
+            Err(_) => {
+                mine.extend(events);
+                continue;
+            }
+        };
+        match bus.send(&owner, payload).await {
+            Ok(()) => metrics::counter!("hub_cluster_events_forwarded_total").increment(n),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot pass events to their home: scoring here");
+                mine.extend(events);
+            }
+        }
+    }
+    mine
 }
 
 /// Re-reads the status of `sessions` (those with devices on this node) and tells the hub of

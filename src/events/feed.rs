@@ -172,6 +172,21 @@ impl Feed {
     }
 
     async fn batch(&mut self, events: Vec<NewEvent>) {
+        // One scoring writer per session: events of exams another node is the home of go
+        // to that home.
+        let events = match &self.state.cluster {
+            Some((cluster, _)) => {
+                let bus = crate::cluster::notices::RedisBus::new(
+                    self.state.redis.clone(),
+                    &self.state.config.redis_prefix,
+                );
+                crate::cluster::notices::route_events(cluster, &bus, events).await
+            }
+            None => events,
+        };
+        if events.is_empty() {
+            return;
+        }
         let mut by_session: HashMap<Uuid, Vec<NewEvent>> = HashMap::new();
         for e in events {
             by_session.entry(e.session_id).or_default().push(e);

@@ -27,7 +27,10 @@ use uuid::Uuid;
 use crate::store::cursor::Cursor;
 
 /// Where an event comes from (Postgres `event_source`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Source {
     /// The candidate's laptop (browser).
     Laptop,
@@ -58,8 +61,10 @@ impl Source {
     }
 }
 
-/// A validated event ready to be stored.
-#[derive(Debug, Clone, PartialEq)]
+/// A validated event ready to be stored (serialisable: a node passes committed events on to
+/// the session's home, which scores them).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct NewEvent {
     /// Row id, a UUIDv7 chosen at ingest: time-ordered, so rows append to the primary-key
     /// index instead of landing on random pages, and `(timestamp, id)` ties break in arrival

@@ -496,3 +496,129 @@ async fn a_frozen_home_lets_its_exam_go_when_it_wakes(pool: PgPool) {
     );
     stop_all(nodes).await;
 }
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn events_ingested_on_another_node_are_scored_by_the_home(pool: PgPool) {
+    let (exam, _, sessions) = exam_with_sessions(&pool, 1, 1, 3600.0).await;
+    let spec = cluster_spec(&pool);
+    let nodes = three_nodes(&spec).await;
+    let keys = tokens();
+    let (candidate, session) = sessions[0];
+    let token = candidate_token(&keys, candidate);
+    let room = room_of(&pool, session).await;
+    let laptop = land(
+        &ws_url(nodes[0].addr),
+        &token,
+        Some(json!({"type": "join", "roomId": room})),
+    )
+    .await
+    .unwrap();
+    let staff = proctor(&pool).await;
+    let mut watcher = land(
+        &laptop.url,
+        &keys.issue(staff, Role::Proctor, None).unwrap(),
+        Some(json!({"type": "watch", "examId": exam})),
+    )
+    .await
+    .unwrap();
+    let home = nodes.iter().find(|n| ws_url(n.addr) == laptop.url).unwrap();
+    let other = nodes.iter().find(|n| ws_url(n.addr) != laptop.url).unwrap();
+    // The laptop's page posts a batch to whichever node its HTTP request reached.
+    let events: Vec<Value> = ["TAB_HIDDEN", "FACE_NOT_DETECTED", "MULTIPLE_FACES"]
+        .iter()
+        .map(|t| json!({"eventId": Uuid::new_v4(), "eventType": t, "severity": 5}))
+        .collect();
+    let r = reqwest::Client::new()
+        .post(other.api(&format!("/sessions/{session}/events")))
+        .bearer_auth(&token)
+        .json(&json!({"events": events}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    // The home's watcher sees the score move: the home scored them.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = 0.0;
+    while seen == 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "no score update reached the home's watcher"
+        );
+        let m = next_json(&mut watcher.ws, Duration::from_secs(5)).await;
+        if m["type"] == "session-update" {
+            seen = m["violationScore"].as_f64().unwrap_or(0.0);
+        }
+    }
+    let forwarded = other
+        .counter("hub_cluster_events_forwarded_total", "")
+        .await;
+    let received = home.counter("hub_cluster_events_received_total", "").await;
+    assert_eq!((forwarded, received), (3.0, 3.0));
+    // Only the home wrote the score.
+    let writes_elsewhere = other
+        .counter("hub_event_score_write_seconds_count", "")
+        .await;
+    assert_eq!(writes_elsewhere, 0.0, "the ingesting node wrote no score");
+    let writes_home = home
+        .counter("hub_event_score_write_seconds_count", "")
+        .await;
+    assert!(
+        writes_home >= 1.0,
+        "the home wrote the score ({writes_home})"
+    );
+    let stored: f64 = sqlx::query_scalar("SELECT violation_score FROM sessions WHERE id = $1")
+        .bind(session)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(stored > 0.0);
+    println!(
+        "3 events posted to another node: forwarded {forwarded}, scored by the home ({stored})"
+    );
+    stop_all(nodes).await;
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn a_draining_home_releases_its_exam_and_closes_with_4001(pool: PgPool) {
+    let (exam, _, sessions) = exam_with_sessions(&pool, 1, 1, 3600.0).await;
+    let spec = cluster_spec(&pool);
+    let mut nodes = three_nodes(&spec).await;
+    let keys = tokens();
+    let (candidate, session) = sessions[0];
+    let token = candidate_token(&keys, candidate);
+    let room = room_of(&pool, session).await;
+    let mut laptop = land(
+        &ws_url(nodes[0].addr),
+        &token,
+        Some(json!({"type": "join", "roomId": room})),
+    )
+    .await
+    .unwrap();
+    let i = nodes
+        .iter()
+        .position(|n| ws_url(n.addr) == laptop.url)
+        .unwrap();
+    let mut home = nodes.remove(i);
+    let sent = Instant::now();
+    home.signal(libc::SIGTERM);
+    let closed = loop {
+        let m = next_json(&mut laptop.ws, Duration::from_secs(5)).await;
+        if m["type"] == "closed" || m["type"] == "timeout" {
+            break m;
+        }
+    };
+    assert_eq!(closed["code"], 4001, "{closed}");
+    assert!(home.exited(Duration::from_secs(10)).await.success());
+    let stopped = sent.elapsed();
+    let (owner, registry) = redis_view(&spec.redis_prefix, exam).await;
+    assert_eq!(owner, None, "the lease was released, not left to expire");
+    assert_eq!(registry.len(), 2, "the node key was removed");
+    // The laptop comes straight back through another node.
+    let back = rejoin(&ws_url(nodes[0].addr), &token, room, Duration::from_secs(5)).await;
+    let total = sent.elapsed();
+    println!(
+        "SIGTERM of the home: 4001, exit after {stopped:?}, lease released; laptop back after {total:?}"
+    );
+    drop(back);
+    stop_all(nodes).await;
+}
