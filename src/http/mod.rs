@@ -71,6 +71,10 @@ pub fn router(state: AppState) -> Router {
         .merge(web::router())
         .merge(crate::ws::router())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            pages::cluster_connect_src,
+        ))
         .layer(axum::middleware::from_fn(crate::telemetry::track_http))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(cors)

@@ -68,6 +68,57 @@ pub fn security_headers() -> [(HeaderName, HeaderValue); 4] {
     ]
 }
 
+/// On a multi-process hub, a page's sockets may be redirected to another node: its
+/// `connect-src` also names every registered node's WebSocket origin (as the registry was
+/// when the page loaded).
+pub async fn cluster_connect_src(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut response = next.run(request).await;
+    let Some((cluster, _)) = &state.cluster else {
+        return response;
+    };
+    if response.headers().get(header::CONTENT_SECURITY_POLICY).is_none() {
+        return response;
+    }
+    let mut origins: Vec<String> = cluster
+        .nodes()
+        .iter()
+        .map(|n| n.ws_url.as_str())
+        .chain([cluster.ws_url()])
+        .filter_map(ws_origin)
+        .collect();
+    origins.sort();
+    origins.dedup();
+    let policy = CONTENT_SECURITY_POLICY.replace(
+        "connect-src 'self'",
+        &format!("connect-src 'self' {}", origins.join(" ")),
+    );
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    response
+}
+
+/// `ws://host:port` of `ws://host:port/ws` (only ws: and wss: URLs, nothing a policy could
+/// be confused by).
+fn ws_origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme != "ws" && scheme != "wss" {
+        return None;
+    }
+    let host = rest.split('/').next()?;
+    let clean = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-' | '[' | ']'));
+    clean.then(|| format!("{scheme}://{host}"))
+}
+
 async fn page(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     (
         security_headers(),
@@ -77,4 +128,24 @@ async fn page(content_type: &'static str, body: &'static str) -> impl IntoRespon
         ],
         body,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ws_origin;
+
+    #[test]
+    fn only_clean_ws_origins_enter_the_policy() {
+        assert_eq!(
+            ws_origin("ws://127.0.0.1:8083/ws").as_deref(),
+            Some("ws://127.0.0.1:8083")
+        );
+        assert_eq!(
+            ws_origin("wss://hub-2.exams.example/ws").as_deref(),
+            Some("wss://hub-2.exams.example")
+        );
+        assert_eq!(ws_origin("https://x/ws"), None);
+        assert_eq!(ws_origin("ws://x; script-src *"), None);
+        assert_eq!(ws_origin("ws:///ws"), None);
+    }
 }

@@ -261,6 +261,15 @@ async fn an_exam_gets_one_home_and_every_socket_is_sent_there(pool: PgPool) {
             _ => panic!("the laptop should get the proctor's signal: {m}"),
         }
     }
+    // The web app's pages may connect to every node, so a redirect is not blocked by its CSP.
+    let page = reqwest::get(nodes[0].url("/app")).await.unwrap();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    for n in &nodes {
+        assert!(csp.contains(&format!("ws://{}", n.addr)), "{csp}");
+    }
     println!(
         "placement race: 3 laptops on 3 nodes → one home ({redirected} redirected); proctor redirected once"
     );
