@@ -80,7 +80,11 @@ pub async fn cluster_connect_src(
     let Some((cluster, _)) = &state.cluster else {
         return response;
     };
-    if response.headers().get(header::CONTENT_SECURITY_POLICY).is_none() {
+    if response
+        .headers()
+        .get(header::CONTENT_SECURITY_POLICY)
+        .is_none()
+    {
         return response;
     }
     let mut origins: Vec<String> = cluster

@@ -444,13 +444,64 @@ async fn a_killed_home_hands_its_exam_to_another_node(pool: PgPool) {
         .unwrap();
     let home = nodes.remove(i);
     let entry = ws_url(nodes[0].addr);
+    // The laptop reports events over its socket, one after the other, until the home dies.
+    let mut ws = first.ws;
+    let reporter = tokio::spawn(async move {
+        let mut acked = Vec::new();
+        loop {
+            let id = Uuid::new_v4();
+            let sent = ws
+                .send(Message::Text(
+                    json!({"type": "event", "eventId": id, "eventType": "TAB_HIDDEN", "severity": 2})
+                        .to_string()
+                        .into(),
+                ))
+                .await;
+            if sent.is_err() {
+                return acked;
+            }
+            loop {
+                let m = next_json(&mut ws, Duration::from_secs(5)).await;
+                match m["type"].as_str() {
+                    Some("event-ack") => {
+                        assert_eq!(m["eventId"], json!(id));
+                        acked.push(id);
+                        break;
+                    }
+                    Some("closed" | "timeout") => return acked,
+                    _ => {}
+                }
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let killed = Instant::now();
     home.kill9().await;
     let back = rejoin(&entry, &token, room, Duration::from_secs(15)).await;
     let took = killed.elapsed();
     assert_ne!(back.url, first.url);
     assert!(took < Duration::from_secs(8), "back after {took:?}");
-    println!("kill -9 of the home: the laptop is in its room on another node after {took:?}");
+    let acked = reporter.await.unwrap();
+    assert!(
+        acked.len() >= 10,
+        "events flowed before the kill ({})",
+        acked.len()
+    );
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM proctoring_events WHERE event_id = ANY($1)")
+            .bind(&acked)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        stored,
+        acked.len() as i64,
+        "every acknowledged event is stored"
+    );
+    println!(
+        "kill -9 of the home: the laptop is in its room on another node after {took:?}; {} acknowledged events, all stored",
+        acked.len()
+    );
     stop_all(nodes).await;
 }
 
@@ -629,5 +680,177 @@ async fn a_draining_home_releases_its_exam_and_closes_with_4001(pool: PgPool) {
         "SIGTERM of the home: 4001, exit after {stopped:?}, lease released; laptop back after {total:?}"
     );
     drop(back);
+    stop_all(nodes).await;
+}
+
+/// Counts the RTP packets a proctor's peer receives.
+#[derive(Default)]
+struct Received(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl loadtest::peer::Observer for Received {
+    fn track(&self, track: std::sync::Arc<dyn webrtc::media_stream::track_remote::TrackRemote>) {
+        use webrtc::media_stream::track_remote::TrackRemoteEvent;
+        let received = self.0.clone();
+        tokio::spawn(async move {
+            while let Some(evt) = track.poll().await {
+                if let TrackRemoteEvent::OnRtpPacket(_) = evt {
+                    received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        });
+    }
+}
+
+/// The next `signal` from the hub of `kind`.
+async fn hub_signal(ws: &mut Ws, kind: &str) -> Value {
+    loop {
+        let m = next_json(ws, Duration::from_secs(15)).await;
+        assert!(m["type"] != "closed" && m["type"] != "timeout", "{m}");
+        if m["type"] == "signal" && m["from"] == "hub" && m["data"]["kind"] == kind {
+            return m;
+        }
+    }
+}
+
+type Track = std::sync::Arc<webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP>;
+
+/// The laptop publishes one VP8 camera track through its home's relay.
+async fn publish(ws: &mut Ws, room: Uuid, ssrc: u32) -> (loadtest::peer::Peer, Track) {
+    let peer = loadtest::peer::Peer::new(std::sync::Arc::new(loadtest::peer::Ignore))
+        .await
+        .unwrap();
+    let track = loadtest::peer::camera_track(format!("laptop-{ssrc:x}"), ssrc);
+    peer.add_track(track.clone()).await.unwrap();
+    let sdp = peer.offer().await.unwrap();
+    send(
+        ws,
+        json!({"type": "signal", "roomId": room, "to": "hub",
+               "data": {"kind": "offer", "sdp": sdp, "tracks": {"0": "camera"}}}),
+    )
+    .await;
+    let answer = hub_signal(ws, "answer").await;
+    peer.accept_answer(answer["data"]["sdp"].as_str().unwrap().into())
+        .await
+        .unwrap();
+    (peer, track)
+}
+
+/// The proctor subscribes to the room and answers the relay's offer: its peer and packet count.
+async fn subscribe(
+    ws: &mut Ws,
+    room: Uuid,
+) -> (
+    loadtest::peer::Peer,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let received = Received::default();
+    let count = received.0.clone();
+    let peer = loadtest::peer::Peer::new(std::sync::Arc::new(received))
+        .await
+        .unwrap();
+    send(ws, json!({"type": "subscribe", "roomId": room})).await;
+    let offer = hub_signal(ws, "offer").await;
+    let sdp = peer
+        .answer(offer["data"]["sdp"].as_str().unwrap().into())
+        .await
+        .unwrap();
+    send(
+        ws,
+        json!({"type": "signal", "roomId": room, "to": "hub",
+               "data": {"kind": "answer", "sdp": sdp}}),
+    )
+    .await;
+    (peer, count)
+}
+
+/// Writes 30 fps of synthetic VP8 to whichever track is current.
+fn camera(ssrc: u32) -> tokio::sync::watch::Sender<Option<Track>> {
+    let (tx, mut rx) = tokio::sync::watch::channel::<Option<Track>>(None);
+    tokio::spawn(async move {
+        let mut n = 0u32;
+        loop {
+            let track = rx.borrow_and_update().clone();
+            if let Some(track) = track {
+                let mut p = loadtest::peer::vp8_header(n % 30 == 0);
+                p.resize(900, (n % 251) as u8);
+                let packet =
+                    loadtest::peer::vp8_packet(ssrc, u64::from(n), n * 3000, bytes::Bytes::from(p));
+                use webrtc::media_stream::track_local::TrackLocal;
+                let _ = track.write_rtp(packet).await;
+                n += 1;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(33)) => {}
+                r = rx.changed() => if r.is_err() { return },
+            }
+        }
+    });
+    tx
+}
+
+async fn packets_flow(count: &std::sync::atomic::AtomicUsize, within: Duration) {
+    let deadline = Instant::now() + within;
+    let start = count.load(std::sync::atomic::Ordering::Relaxed);
+    while count.load(std::sync::atomic::Ordering::Relaxed) < start + 30 {
+        assert!(Instant::now() < deadline, "no video reached the proctor");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn the_proctor_sees_video_through_the_home_and_again_after_the_home_is_killed(pool: PgPool) {
+    const SSRC: u32 = 0x00C0_FFEE;
+    let (_, _, sessions) = exam_with_sessions(&pool, 1, 1, 3600.0).await;
+    let spec = cluster_spec(&pool).with("HUB_MEDIA_ADDR", "127.0.0.1:0");
+    let mut nodes = three_nodes(&spec).await;
+    let keys = tokens();
+    let (candidate, session) = sessions[0];
+    let laptop_token = candidate_token(&keys, candidate);
+    let staff = proctor(&pool).await;
+    let staff_token = keys.issue(staff, Role::Proctor, None).unwrap();
+    let room = room_of(&pool, session).await;
+    let join = json!({"type": "join", "roomId": room});
+    // The laptop and the proctor first reach different nodes and meet at the home.
+    let mut laptop = land(&ws_url(nodes[0].addr), &laptop_token, Some(join.clone()))
+        .await
+        .unwrap();
+    let mut watcher = land(&ws_url(nodes[1].addr), &staff_token, Some(join.clone()))
+        .await
+        .unwrap();
+    assert_eq!(watcher.url, laptop.url);
+    assert_eq!(watcher.reply["type"], "joined");
+    let camera = camera(SSRC);
+    let (cam, track) = publish(&mut laptop.ws, room, SSRC).await;
+    camera.send_replace(Some(track));
+    let (eyes, seen) = subscribe(&mut watcher.ws, room).await;
+    packets_flow(&seen, Duration::from_secs(20)).await;
+
+    // The home dies. Both come back through the entry node, which becomes (or names) the new
+    // home; the laptop publishes again and the proctor subscribes again.
+    let i = nodes
+        .iter()
+        .position(|n| ws_url(n.addr) == laptop.url)
+        .unwrap();
+    let home = nodes.remove(i);
+    let entry = ws_url(nodes[0].addr);
+    let killed = Instant::now();
+    home.kill9().await;
+    camera.send_replace(None);
+    drop((cam, eyes));
+    let (mut laptop2, mut watcher2) = tokio::join!(
+        rejoin(&entry, &laptop_token, room, Duration::from_secs(15)),
+        rejoin(&entry, &staff_token, room, Duration::from_secs(15)),
+    );
+    assert_eq!(laptop2.url, watcher2.url);
+    assert_ne!(laptop2.url, laptop.url);
+    let rejoined = killed.elapsed();
+    let (_cam, track) = publish(&mut laptop2.ws, room, SSRC).await;
+    camera.send_replace(Some(track));
+    let (_eyes, seen) = subscribe(&mut watcher2.ws, room).await;
+    packets_flow(&seen, Duration::from_secs(20)).await;
+    let video_again = killed.elapsed();
+    println!(
+        "kill -9 of the home: both back in the room after {rejoined:?}, the proctor sees video again after {video_again:?}"
+    );
     stop_all(nodes).await;
 }
