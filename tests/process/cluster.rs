@@ -154,6 +154,54 @@ async fn redis_view(prefix: &str, exam: Uuid) -> (Option<String>, Vec<(String, S
     (owner, nodes)
 }
 
+/// One exam with one STARTED session on three nodes, its laptop in its room (at the home).
+struct OneLaptop {
+    exam: Uuid,
+    session: Uuid,
+    room: Uuid,
+    /// The laptop's access token.
+    token: String,
+    keys: proctor_hub::auth::jwt::JwtKeys,
+    nodes: Vec<HubProcess>,
+    laptop: Landed,
+}
+
+async fn one_laptop(pool: &PgPool, spec: &HubSpec) -> OneLaptop {
+    let (exam, _, sessions) = exam_with_sessions(pool, 1, 1, 3600.0).await;
+    let nodes = three_nodes(spec).await;
+    let keys = tokens();
+    let (candidate, session) = sessions[0];
+    let token = candidate_token(&keys, candidate);
+    let room = room_of(pool, session).await;
+    let laptop = land(
+        &ws_url(nodes[0].addr),
+        &token,
+        Some(json!({"type": "join", "roomId": room})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(laptop.reply["type"], "joined", "{}", laptop.reply);
+    OneLaptop {
+        exam,
+        session,
+        room,
+        token,
+        keys,
+        nodes,
+        laptop,
+    }
+}
+
+impl OneLaptop {
+    /// Where the laptop's home is in `nodes`.
+    fn home(&self) -> usize {
+        self.nodes
+            .iter()
+            .position(|n| ws_url(n.addr) == self.laptop.url)
+            .expect("the home is one of the nodes")
+    }
+}
+
 async fn terminate(node: &HubProcess, token: &str, session: Uuid) {
     let r = reqwest::Client::new()
         .post(node.api(&format!("/sessions/{session}/actions")))
@@ -260,6 +308,34 @@ async fn an_exam_gets_one_home_and_every_socket_is_sent_there(pool: PgPool) {
             Some("peer-joined") => continue,
             _ => panic!("the laptop should get the proctor's signal: {m}"),
         }
+    }
+    // The HTTP session list shows the laptop's liveness whatever node answers it: the home
+    // writes the heartbeat keys every node reads.
+    send(&mut laptop.ws, json!({"type": "heartbeat"})).await;
+    let other_node = nodes.iter().find(|n| ws_url(n.addr) != home).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let list: Value = reqwest::Client::new()
+            .get(other_node.api(&format!("/exams/{exam}/sessions")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mine = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == json!(sessions[0].1))
+            .cloned()
+            .unwrap();
+        if mine["liveness"]["laptop"] == "ONLINE" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{mine}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The web app's pages may connect to every node, so a redirect is not blocked by its CSP.
     let page = reqwest::get(nodes[0].url("/app")).await.unwrap();
@@ -424,20 +500,14 @@ async fn rejoin(entry: &str, token: &str, room: Uuid, within: Duration) -> Lande
 
 #[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
 async fn a_killed_home_hands_its_exam_to_another_node(pool: PgPool) {
-    let (_, _, sessions) = exam_with_sessions(&pool, 1, 1, 3600.0).await;
     let spec = cluster_spec(&pool);
-    let mut nodes = three_nodes(&spec).await;
-    let keys = tokens();
-    let (candidate, session) = sessions[0];
-    let token = candidate_token(&keys, candidate);
-    let room = room_of(&pool, session).await;
-    let first = land(
-        &ws_url(nodes[0].addr),
-        &token,
-        Some(json!({"type": "join", "roomId": room})),
-    )
-    .await
-    .unwrap();
+    let OneLaptop {
+        room,
+        token,
+        mut nodes,
+        laptop: first,
+        ..
+    } = one_laptop(&pool, &spec).await;
     let i = nodes
         .iter()
         .position(|n| ws_url(n.addr) == first.url)
@@ -507,44 +577,34 @@ async fn a_killed_home_hands_its_exam_to_another_node(pool: PgPool) {
 
 #[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
 async fn a_frozen_home_lets_its_exam_go_when_it_wakes(pool: PgPool) {
-    let (exam, _, sessions) = exam_with_sessions(&pool, 1, 1, 3600.0).await;
     let spec = cluster_spec(&pool);
-    let nodes = three_nodes(&spec).await;
-    let keys = tokens();
-    let (candidate, session) = sessions[0];
-    let room = room_of(&pool, session).await;
-    let mut laptop = land(
-        &ws_url(nodes[0].addr),
-        &candidate_token(&keys, candidate),
-        Some(json!({"type": "join", "roomId": room})),
-    )
-    .await
-    .unwrap();
-    let home = nodes.iter().find(|n| ws_url(n.addr) == laptop.url).unwrap();
-    home.signal(libc::SIGSTOP);
+    let mut s = one_laptop(&pool, &spec).await;
+    let home = s.home();
+    s.nodes[home].signal(libc::SIGSTOP);
     // Its node key expires (1.5 s); a proctor arriving meanwhile makes another node the home.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let staff = proctor(&pool).await;
-    let token = keys.issue(staff, Role::Proctor, None).unwrap();
-    let other = nodes
+    let token = s.keys.issue(staff, Role::Proctor, None).unwrap();
+    let other = s
+        .nodes
         .iter()
         .map(|n| ws_url(n.addr))
-        .find(|u| *u != laptop.url)
+        .find(|u| *u != s.laptop.url)
         .unwrap();
     let watcher = land(
         &other,
         &token,
-        Some(json!({"type": "watch", "examId": exam})),
+        Some(json!({"type": "watch", "examId": s.exam})),
     )
     .await
     .unwrap();
     assert_eq!(watcher.reply["type"], "session-snapshot");
-    assert_ne!(watcher.url, laptop.url, "a live node took the exam over");
+    assert_ne!(watcher.url, s.laptop.url, "a live node took the exam over");
     let woke = Instant::now();
-    home.signal(libc::SIGCONT);
+    s.nodes[home].signal(libc::SIGCONT);
     // Back, it finds its lease gone and lets the exam's sockets go with 4010.
     let closed = loop {
-        let m = next_json(&mut laptop.ws, Duration::from_secs(6)).await;
+        let m = next_json(&mut s.laptop.ws, Duration::from_secs(6)).await;
         if m["type"] == "closed" || m["type"] == "timeout" {
             break m;
         }
@@ -554,25 +614,21 @@ async fn a_frozen_home_lets_its_exam_go_when_it_wakes(pool: PgPool) {
         "SIGSTOP/SIGCONT of the home: its laptop socket closed with 4010 {:?} after waking",
         woke.elapsed()
     );
-    stop_all(nodes).await;
+    stop_all(s.nodes).await;
 }
 
 #[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
 async fn events_ingested_on_another_node_are_scored_by_the_home(pool: PgPool) {
-    let (exam, _, sessions) = exam_with_sessions(&pool, 1, 1, 3600.0).await;
     let spec = cluster_spec(&pool);
-    let nodes = three_nodes(&spec).await;
-    let keys = tokens();
-    let (candidate, session) = sessions[0];
-    let token = candidate_token(&keys, candidate);
-    let room = room_of(&pool, session).await;
-    let laptop = land(
-        &ws_url(nodes[0].addr),
-        &token,
-        Some(json!({"type": "join", "roomId": room})),
-    )
-    .await
-    .unwrap();
+    let OneLaptop {
+        exam,
+        session,
+        token,
+        keys,
+        nodes,
+        laptop,
+        ..
+    } = one_laptop(&pool, &spec).await;
     let staff = proctor(&pool).await;
     let mut watcher = land(
         &laptop.url,
@@ -640,20 +696,15 @@ async fn events_ingested_on_another_node_are_scored_by_the_home(pool: PgPool) {
 
 #[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
 async fn a_draining_home_releases_its_exam_and_closes_with_4001(pool: PgPool) {
-    let (exam, _, sessions) = exam_with_sessions(&pool, 1, 1, 3600.0).await;
     let spec = cluster_spec(&pool);
-    let mut nodes = three_nodes(&spec).await;
-    let keys = tokens();
-    let (candidate, session) = sessions[0];
-    let token = candidate_token(&keys, candidate);
-    let room = room_of(&pool, session).await;
-    let mut laptop = land(
-        &ws_url(nodes[0].addr),
-        &token,
-        Some(json!({"type": "join", "roomId": room})),
-    )
-    .await
-    .unwrap();
+    let OneLaptop {
+        exam,
+        room,
+        token,
+        mut nodes,
+        mut laptop,
+        ..
+    } = one_laptop(&pool, &spec).await;
     let i = nodes
         .iter()
         .position(|n| ws_url(n.addr) == laptop.url)
@@ -800,21 +851,25 @@ async fn packets_flow(count: &std::sync::atomic::AtomicUsize, within: Duration) 
 #[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
 async fn the_proctor_sees_video_through_the_home_and_again_after_the_home_is_killed(pool: PgPool) {
     const SSRC: u32 = 0x00C0_FFEE;
-    let (_, _, sessions) = exam_with_sessions(&pool, 1, 1, 3600.0).await;
     let spec = cluster_spec(&pool).with("HUB_MEDIA_ADDR", "127.0.0.1:0");
-    let mut nodes = three_nodes(&spec).await;
-    let keys = tokens();
-    let (candidate, session) = sessions[0];
-    let laptop_token = candidate_token(&keys, candidate);
+    // The laptop and the proctor first reach different nodes and meet at the home.
+    let OneLaptop {
+        room,
+        token: laptop_token,
+        keys,
+        mut nodes,
+        mut laptop,
+        ..
+    } = one_laptop(&pool, &spec).await;
     let staff = proctor(&pool).await;
     let staff_token = keys.issue(staff, Role::Proctor, None).unwrap();
-    let room = room_of(&pool, session).await;
     let join = json!({"type": "join", "roomId": room});
-    // The laptop and the proctor first reach different nodes and meet at the home.
-    let mut laptop = land(&ws_url(nodes[0].addr), &laptop_token, Some(join.clone()))
-        .await
+    let elsewhere = nodes
+        .iter()
+        .map(|n| ws_url(n.addr))
+        .find(|u| *u != laptop.url)
         .unwrap();
-    let mut watcher = land(&ws_url(nodes[1].addr), &staff_token, Some(join.clone()))
+    let mut watcher = land(&elsewhere, &staff_token, Some(join.clone()))
         .await
         .unwrap();
     assert_eq!(watcher.url, laptop.url);

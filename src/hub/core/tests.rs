@@ -65,6 +65,15 @@ impl Fixture {
         peer
     }
 
+    /// A candidate's laptop in its session's room: (candidate, session, laptop).
+    fn laptop(&mut self) -> (Uuid, SessionFacts, PeerId) {
+        let candidate = Uuid::new_v4();
+        let session = facts(candidate);
+        let laptop = self.register(Role::Candidate, candidate, None);
+        self.join(laptop, &session).unwrap();
+        (candidate, session, laptop)
+    }
+
     fn join(&mut self, peer: PeerId, facts: &SessionFacts) -> Result<ServerMessage, JoinError> {
         let now = self.now();
         self.core.join(peer, facts, now)
@@ -116,10 +125,7 @@ fn system_events(out: &[Output]) -> Vec<&'static str> {
 #[test]
 fn a_laptop_and_a_proctor_meet_in_the_room_and_signal_each_other() {
     let mut f = Fixture::new(false);
-    let candidate = Uuid::new_v4();
-    let session = facts(candidate);
-    let laptop = f.register(Role::Candidate, candidate, None);
-    f.join(laptop, &session).unwrap();
+    let (_, session, laptop) = f.laptop();
     let out = f.core.drain();
     // The laptop became the session's live laptop.
     assert!(out.iter().any(|o| matches!(
@@ -193,10 +199,7 @@ fn a_second_laptop_replaces_the_first_with_4504_and_a_system_event() {
 #[test]
 fn heartbeats_stopping_for_the_ttl_is_a_loss_the_watchers_see_and_a_return_reconnects() {
     let mut f = Fixture::new(false);
-    let candidate = Uuid::new_v4();
-    let session = facts(candidate);
-    let laptop = f.register(Role::Candidate, candidate, None);
-    f.join(laptop, &session).unwrap();
+    let (_, session, laptop) = f.laptop();
     let proctor = f.register(Role::Proctor, Uuid::new_v4(), None);
     f.core.watch(proctor, session.exam_id, Vec::new());
     let now = f.now();
@@ -236,10 +239,7 @@ fn heartbeats_stopping_for_the_ttl_is_a_loss_the_watchers_see_and_a_return_recon
 #[test]
 fn a_dropped_peer_resumes_with_what_it_missed_and_a_close_asked_meanwhile() {
     let mut f = Fixture::new(false);
-    let candidate = Uuid::new_v4();
-    let session = facts(candidate);
-    let laptop = f.register(Role::Candidate, candidate, None);
-    f.join(laptop, &session).unwrap();
+    let (candidate, session, laptop) = f.laptop();
     f.core.drain();
     let now = f.now();
     f.core.detach(laptop, now);
@@ -271,10 +271,7 @@ fn a_dropped_peer_resumes_with_what_it_missed_and_a_close_asked_meanwhile() {
 #[test]
 fn a_resume_by_another_user_is_refused_and_a_window_that_passes_lets_the_peer_go() {
     let mut f = Fixture::new(false);
-    let candidate = Uuid::new_v4();
-    let session = facts(candidate);
-    let laptop = f.register(Role::Candidate, candidate, None);
-    f.join(laptop, &session).unwrap();
+    let (_, _, laptop) = f.laptop();
     let now = f.now();
     f.core.detach(laptop, now);
     let stranger = ResumeClaim {
@@ -386,10 +383,7 @@ fn signals_to_the_hub_become_relay_commands_by_role() {
 #[test]
 fn without_a_relay_a_signal_to_the_hub_is_refused() {
     let mut f = Fixture::new(false);
-    let candidate = Uuid::new_v4();
-    let session = facts(candidate);
-    let laptop = f.register(Role::Candidate, candidate, None);
-    f.join(laptop, &session).unwrap();
+    let (_, session, laptop) = f.laptop();
     let at = f.now().at;
     let r = f.core.signal(
         laptop,
@@ -406,10 +400,7 @@ fn without_a_relay_a_signal_to_the_hub_is_refused() {
 #[test]
 fn leaving_tells_the_relay_and_the_room() {
     let mut f = Fixture::new(true);
-    let candidate = Uuid::new_v4();
-    let session = facts(candidate);
-    let laptop = f.register(Role::Candidate, candidate, None);
-    f.join(laptop, &session).unwrap();
+    let (_, session, laptop) = f.laptop();
     let proctor = f.register(Role::Proctor, Uuid::new_v4(), None);
     f.join(proctor, &session).unwrap();
     f.core.drain();
@@ -425,10 +416,7 @@ fn leaving_tells_the_relay_and_the_room() {
 #[test]
 fn a_deactivated_user_is_closed_with_4500_and_a_warning_reaches_only_the_laptop() {
     let mut f = Fixture::new(false);
-    let candidate = Uuid::new_v4();
-    let session = facts(candidate);
-    let laptop = f.register(Role::Candidate, candidate, None);
-    f.join(laptop, &session).unwrap();
+    let (candidate, session, laptop) = f.laptop();
     let phone = f.register(Role::Mobile, candidate, Some(session.id));
     f.core.drain();
     f.core.hub_signal(HubSignal::Warn {
