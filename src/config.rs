@@ -65,6 +65,8 @@ pub struct Config {
     pub ice: IceConfig,
     /// Running as one node of several (`HUB_CLUSTER`); `None`: a single hub.
     pub cluster: Option<ClusterConfig>,
+    /// Recording of sessions' media by the relay.
+    pub recording: crate::recording::RecordingConfig,
 }
 
 /// One node of a multi-process hub (`../shared/design/SCALEOUT.md`): the node registry and
@@ -621,9 +623,24 @@ impl Config {
         };
 
         let cluster = cluster_config(env)?;
+        let recording = crate::recording::RecordingConfig {
+            segment: Duration::from_secs(match env.get("HUB_RECORDING_SEGMENT_SECS") {
+                Some(v) => parse::<u64>("HUB_RECORDING_SEGMENT_SECS", v)?.max(2),
+                None => 120,
+            }),
+            queue_frames: match env.get("HUB_RECORDING_QUEUE_FRAMES") {
+                Some(v) => parse("HUB_RECORDING_QUEUE_FRAMES", v)?,
+                None => 4096,
+            },
+            store_queue: match env.get("HUB_RECORDING_STORE_QUEUE") {
+                Some(v) => parse("HUB_RECORDING_STORE_QUEUE", v)?,
+                None => 16,
+            },
+        };
 
         Ok(Config {
             cluster,
+            recording,
             events,
             retention_days,
             retention_interval,

@@ -33,6 +33,8 @@
  * @property {string} startsAt
  * @property {string} endsAt
  * @property {boolean} randomizeQuestions
+ * @property {boolean} [recordMedia] the relay records each session's camera, microphone, screen
+ *   and phone camera for review (default true; absent from a hub that predates recordings)
  */
 /**
  * @typedef {object} ExamFields What an admin writes about an exam (`POST`/`PATCH /exams`).
@@ -42,6 +44,7 @@
  * @property {string} startsAt RFC 3339
  * @property {string} endsAt RFC 3339
  * @property {boolean} randomizeQuestions
+ * @property {boolean} recordMedia
  */
 /**
  * @typedef {object} AdminQuestion `GET /exams/{id}/questions` (with the answer key).

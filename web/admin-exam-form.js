@@ -1,8 +1,9 @@
 // @ts-check
 /**
  * The exam's details form, for creating an exam and for editing a draft: title, instructions,
- * duration, the window (local time in the inputs, RFC 3339 UTC on the wire) and whether each
- * candidate gets the questions in their own order.
+ * duration, the window (local time in the inputs, RFC 3339 UTC on the wire), whether each
+ * candidate gets the questions in their own order, and whether the sessions' camera, screen and
+ * phone camera are recorded for review.
  */
 import { h } from "./ui.js";
 import { busy, checkField, field, fromLocalInput, localZoneName, markInvalidField, showError, toLocalInput } from "./admin-form.js";
@@ -18,6 +19,7 @@ import { busy, checkField, field, fromLocalInput, localZoneName, markInvalidFiel
  * @property {string} startsAt datetime-local
  * @property {string} endsAt datetime-local
  * @property {boolean} randomizeQuestions
+ * @property {boolean} recordMedia
  */
 
 /**
@@ -49,6 +51,7 @@ export function examFields(v) {
       startsAt,
       endsAt,
       randomizeQuestions: v.randomizeQuestions,
+      recordMedia: v.recordMedia,
     },
   };
 }
@@ -68,6 +71,7 @@ export function newExamValues(now) {
     startsAt: toLocalInput(start),
     endsAt: toLocalInput(start + 2 * 3600_000),
     randomizeQuestions: false,
+    recordMedia: true,
   };
 }
 
@@ -80,6 +84,7 @@ export function examValues(exam) {
     startsAt: toLocalInput(exam.startsAt),
     endsAt: toLocalInput(exam.endsAt),
     randomizeQuestions: exam.randomizeQuestions,
+    recordMedia: exam.recordMedia !== false,
   };
 }
 
@@ -113,6 +118,7 @@ export function examForm({ values, submitLabel, busyLabel, submit, cancel, title
   const startsAt = h("input", { type: "datetime-local", required: true, value: values.startsAt, "data-field": "startsAt" });
   const endsAt = h("input", { type: "datetime-local", required: true, value: values.endsAt, "data-field": "endsAt" });
   const randomize = h("input", { type: "checkbox", checked: values.randomizeQuestions, "data-field": "randomizeQuestions" });
+  const record = h("input", { type: "checkbox", id: "exam-record-media", checked: values.recordMedia, "data-field": "recordMedia", "aria-describedby": "exam-record-media-hint" });
   const error = h("p", { class: "form-error", role: "alert" });
   const save = h("button", { type: "submit", class: "primary" }, submitLabel);
   const zone = localZoneName();
@@ -134,6 +140,7 @@ export function examForm({ values, submitLabel, busyLabel, submit, cancel, title
           startsAt: startsAt.value,
           endsAt: endsAt.value,
           randomizeQuestions: randomize.checked,
+          recordMedia: record.checked,
         });
         if (!("fields" in checked)) {
           const local = { status: 422, code: "VALIDATION_FAILED", message: checked.message, field: checked.field };
@@ -160,6 +167,12 @@ export function examForm({ values, submitLabel, busyLabel, submit, cancel, title
     ),
     h("p", { class: "hint" }, "Candidates can start between the opening and the close; a candidate's time also ends at the close, even if they started late."),
     checkField("Give each candidate the questions in their own random order", randomize),
+    checkField("Record camera, screen and phone for later review", record),
+    h(
+      "p",
+      { class: "hint", id: "exam-record-media-hint" },
+      "The hub keeps each session's camera (with its microphone), screen and phone camera, for reviewers to watch beside the events. Candidates are told during the exam.",
+    ),
     error,
     h(
       "div",

@@ -57,6 +57,8 @@ export async function examAdminView(ctx, examId, notice = "") {
         h("dd", {}, `${exam.durationMinutes} minutes per candidate`),
         h("dt", {}, "Question order"),
         h("dd", {}, exam.randomizeQuestions ? "Random, different for each candidate" : "As written"),
+        h("dt", {}, "Recording"),
+        h("dd", { id: "exam-record-media-fact" }, exam.recordMedia === false ? "Off: camera, screen and phone are not recorded" : "On: camera, screen and phone are recorded for later review"),
       ),
       exam.instructions ? h("p", { class: "instructions" }, exam.instructions) : h("p", { class: "hint" }, "No instructions."),
     );

@@ -2,7 +2,8 @@
 /**
  * "Camera and screen": starts the {@link MediaPublisher} from a click (browsers share a screen
  * only in answer to a gesture), shows the camera preview, the state of the connection to the
- * relay, and what could not be shared, with a way to try again.
+ * relay, and what could not be shared, with a way to try again. Also the notice, shown when the
+ * exam records media, that what is shared is recorded for review.
  */
 import { MediaPublisher } from "./hub-client.js";
 import { h } from "./ui.js";
@@ -17,9 +18,10 @@ const STATE_TEXT = {
 /**
  * @param {import("./hub-client.js").HubSocket} socket
  * @param {string} roomId
+ * @param {boolean} [recorded] the session's `recordMedia`: say that what is shared is recorded
  * @returns {{el: HTMLElement, stop: () => void}}
  */
-export function mediaPanel(socket, roomId) {
+export function mediaPanel(socket, roomId, recorded = false) {
   const publisher = new MediaPublisher(socket, roomId);
   const status = h("p", { class: "media-state", "data-state": "idle", "aria-live": "polite" }, STATE_TEXT.idle);
   const problems = h("div", { class: "media-problems", "aria-live": "polite" });
@@ -78,11 +80,30 @@ export function mediaPanel(socket, roomId) {
     "section",
     { class: "card media", "aria-labelledby": "media-title" },
     h("h2", { id: "media-title" }, "Camera and screen"),
-    h("p", {}, "Your proctor sees your camera and your screen and hears your microphone during the exam."),
+    h(
+      "p",
+      {},
+      "Your proctor sees your camera and your screen and hears your microphone during the exam.",
+      recorded ? " They are also recorded for later review." : null,
+    ),
     preview,
     status,
     problems,
     start,
   );
   return { el, stop: () => publisher.stop() };
+}
+
+/**
+ * The notice that an exam's media are recorded (the session's, or the exam's, `recordMedia`):
+ * shown for the whole exam, and on the system check before it.
+ * @returns {HTMLElement}
+ */
+export function recordingNotice() {
+  return h(
+    "p",
+    { class: "recording-notice", role: "note", id: "recording-notice" },
+    h("strong", {}, "Your camera, screen and phone camera are recorded. "),
+    "While you take this exam, what your camera, microphone, screen and paired phone camera send is recorded, and exam staff may watch the recordings later when they review your exam.",
+  );
 }

@@ -61,6 +61,8 @@
  * @property {string} [reviewDecision]
  * @property {string} serverNow
  * @property {string} webrtcRoomId
+ * @property {boolean} [recordMedia] the relay records this session's camera, microphone, screen
+ *   and phone camera for review (the exam's setting)
  * @property {Question[]} questions in this session's order
  * @property {Record<string, SavedAnswer>} answers by question id
  * @property {Record<string, {points: number, gradedAt: string, gradedBy: string | null}>} [grades]
@@ -76,6 +78,8 @@
  * @property {string} startsAt
  * @property {string} endsAt
  * @property {{id: string, status: SessionStatus, expiresAt: string} | null} session
+ * @property {boolean} [recordMedia] the exam records media for review; read when the hub sends
+ *   it (the system check shows the recording notice then)
  */
 /**
  * @typedef {object} Exam One entry of `GET /exams` (staff).

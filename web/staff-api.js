@@ -4,12 +4,14 @@
  * functions over {@link HubClient.api}. hub-client.js types the candidate routes; these are
  * the ones only the staff views use.
  */
+import { ApiError } from "./hub-client.js";
 import { allPages } from "./staff-timeline.js";
 
 /** @typedef {import("./hub-client.js").HubClient} HubClient */
 /** @typedef {import("./staff-board.js").StaffSession} StaffSession */
 /** @typedef {import("./staff-timeline.js").TimelineEvent} TimelineEvent */
 /** @typedef {import("./staff-timeline.js").EventQuery} EventQuery */
+/** @typedef {import("./staff-recordings.js").Recording} Recording */
 /**
  * @template T
  * @typedef {import("./hub-client.js").Page<T>} Page
@@ -23,6 +25,7 @@ import { allPages } from "./staff-timeline.js";
  * @property {number} durationMinutes
  * @property {string} startsAt
  * @property {string} endsAt
+ * @property {boolean} [recordMedia] whether the relay records the sessions' media (default true)
  */
 /**
  * @typedef {object} StaffQuestion `GET /exams/{id}/questions` (staff see the answer keys).
@@ -122,6 +125,18 @@ export function sessionEvents(client, sessionId, q) {
 }
 
 /**
+ * Every event of a session, oldest first (500 a request, the API's maximum).
+ * @param {HubClient} client
+ * @param {string} sessionId
+ * @param {string} until RFC 3339, exclusive: the session's end and then some (events may be
+ *   timestamped up to 30 s ahead of the hub's clock)
+ * @returns {Promise<TimelineEvent[]>}
+ */
+export function allSessionEvents(client, sessionId, until) {
+  return allPages((cursor) => sessionEvents(client, sessionId, { until, limit: 500, ...(cursor ? { cursor } : {}) }));
+}
+
+/**
  * @param {HubClient} client
  * @param {string} sessionId
  * @returns {Promise<EventSummary>}
@@ -177,4 +192,49 @@ export function grade(client, sessionId, grades) {
  */
 export function score(client, sessionId) {
   return client.api("GET", `/sessions/${seg(sessionId)}/score`);
+}
+
+/**
+ * A session's recorded segments (`GET /sessions/{id}/recordings`), by `startedAt`.
+ * @param {HubClient} client
+ * @param {string} sessionId
+ * @returns {Promise<Recording[]>}
+ */
+export async function sessionRecordings(client, sessionId) {
+  /** @type {{items: Recording[]}} */
+  const list = await client.api("GET", `/sessions/${seg(sessionId)}/recordings`);
+  return list.items;
+}
+
+/**
+ * One recorded segment's WebM (`GET /sessions/{id}/recordings/{recordingId}`), whole. A
+ * `<video src>` cannot send the bearer token, so the file is downloaded with it and played from
+ * an object URL. Like {@link HubClient.api}, a 401 refreshes the tokens and tries once more.
+ * @param {HubClient} client
+ * @param {string} sessionId
+ * @param {string} recordingId
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<Blob>}
+ * @throws {ApiError} (an abort rejects with the signal's reason)
+ */
+export async function recordingBlob(client, sessionId, recordingId, signal) {
+  for (let attempt = 0; ; attempt++) {
+    const token = await client.accessToken();
+    let res;
+    try {
+      res = await client.fetchImpl(`${client.baseUrl}/api/v1/sessions/${seg(sessionId)}/recordings/${seg(recordingId)}`, {
+        headers: { authorization: `Bearer ${token}` },
+        signal,
+      });
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      throw new ApiError(0, "NETWORK", "The hub could not be reached");
+    }
+    if (res.status === 401 && attempt === 0 && client.auth) {
+      await client.refresh();
+      continue;
+    }
+    if (!res.ok) throw await ApiError.from(res);
+    return res.blob();
+  }
 }

@@ -19,6 +19,7 @@ import { openCameraAndMicrophone, testScreenShare, watchLevel, browserSupport } 
 import { measureConnection } from "./check-connection.js";
 import { testRelay } from "./check-relay.js";
 import { isHeard } from "./check-level.js";
+import { recordingNotice } from "./exam-media.js";
 import {
   deviceVerdict,
   screenVerdict,
@@ -442,6 +443,7 @@ export async function checkView({ client, go, arg: examId }) {
       status === "STARTED"
         ? h("p", { class: "notice", "data-tone": "warn" }, "This exam is already in progress: its timer keeps running while you check.")
         : null,
+      exam?.recordMedia === true ? recordingNotice() : null,
       log,
       h(
         "ul",

@@ -13,7 +13,7 @@ import { h, show, modal, formatTime, errorText } from "./ui.js";
 import { questionPanel, typeName, isAnswered } from "./exam-question.js";
 import { Countdown } from "./exam-countdown.js";
 import { pairingPanel } from "./exam-pairing.js";
-import { mediaPanel } from "./exam-media.js";
+import { mediaPanel, recordingNotice } from "./exam-media.js";
 import { endView } from "./view-end.js";
 
 /** @typedef {import("./hub-client.js").Session} Session */
@@ -160,7 +160,8 @@ function takeExam(client, go, session, title) {
   const next = h("button", { type: "button", class: "secondary", onclick: () => showQuestion(current + 1, true) }, "Next question →");
   const answers = h("fieldset", { class: "answers" }, h("legend", { class: "visually-hidden" }, "Your answers"), panels.map((p) => p.el));
   const pairing = pairingPanel(client, socket, session.id);
-  const media = mediaPanel(socket, session.webrtcRoomId);
+  const recorded = session.recordMedia === true;
+  const media = mediaPanel(socket, session.webrtcRoomId, recorded);
 
   show(
     "Exam",
@@ -168,15 +169,25 @@ function takeExam(client, go, session, title) {
       "div",
       { class: "exam-bar" },
       h("h1", {}, title),
-      h("div", { class: "exam-bar-status" }, timer, connection, saveSummary, fullscreen, submitButton),
+      h(
+        "div",
+        { class: "exam-bar-status" },
+        timer,
+        recorded ? h("p", { class: "pill", "data-state": "recording", id: "recording-pill" }, "Recorded for review") : null,
+        connection,
+        saveSummary,
+        fullscreen,
+        submitButton,
+      ),
     ),
     announcer,
     h(
       "p",
       { class: "banner", role: "note" },
-      h("strong", {}, "This exam is proctored and recorded. "),
+      h("strong", {}, session.recordMedia === false ? "This exam is proctored. " : "This exam is proctored and recorded. "),
       "Your proctor sees your camera and screen once you share them, sees when you leave this tab, switch windows, leave full screen, or copy and paste, and may send you messages here.",
     ),
+    recorded ? recordingNotice() : null,
     notice,
     h(
       "div",

@@ -2,16 +2,18 @@
 /**
  * Review (`#/review/<examId>`, staff): the queue of ended sessions waiting for a decision
  * (`GET /exams/{id}/sessions?ended=true&reviewDecision=PENDING`, paged), and for the one
- * chosen: its answers next to the questions, the grading of CODING and SUBJECTIVE answers
- * (admins grade; proctors see the grades read-only), the score, the event summary, and the
- * decision — approve or reject, with a reason. Nothing here decides by itself.
+ * chosen: its recordings (camera with microphone, screen, phone camera) in step with its event
+ * timeline (staff-player.js), its answers next to the questions, the grading of CODING and
+ * SUBJECTIVE answers (admins grade; proctors see the grades read-only), the score, the event
+ * summary, and the decision — approve or reject, with a reason. Nothing here decides by itself.
  */
 import { h, show, richText, formatDateTime, errorText } from "./ui.js";
-import { getExam, examQuestions, examSessions, eventSummary, sessionActions, score as getScore, grade, decide } from "./staff-api.js";
+import { getExam, examQuestions, examSessions, eventSummary, sessionActions, allSessionEvents, score as getScore, grade, decide } from "./staff-api.js";
 import { gradesOf, mcqVerdict, parsePoints, answered } from "./staff-review.js";
 import { FieldError } from "./staff-dialogs.js";
 import { eventName, statusText, formatScore } from "./staff-board.js";
 import { actionText } from "./staff-actions.js";
+import { recordingsPanel } from "./staff-player.js";
 
 /** @typedef {import("./hub-client.js").HubClient} HubClient */
 /** @typedef {import("./hub-client.js").Session} Session */
@@ -27,6 +29,7 @@ const QUEUE_PAGE = 20;
 export async function reviewView(ctx) {
   const { client, arg: examId } = ctx;
   show("Review", h("h1", {}, "Review"), h("p", { "aria-live": "polite" }, "Loading the review queue…"));
+  /** @type {import("./staff-api.js").ExamDetail} */
   let exam;
   /** @type {StaffQuestion[]} */
   let keys = [];
@@ -58,6 +61,8 @@ export async function reviewView(ctx) {
   let disposed = false;
   /** bumped per selection, so a slow load of an earlier choice does not land */
   let generation = 0;
+  /** @type {{el: HTMLElement, dispose: () => void} | null} the shown session's recordings */
+  let player = null;
 
   const queueList = h("ul", { class: "queue" });
   const queueState = h("p", { class: "note", "aria-live": "polite" }, "Loading…");
@@ -133,17 +138,22 @@ export async function reviewView(ctx) {
   async function select(s) {
     selected = s.id;
     const mine = ++generation;
+    player?.dispose();
+    player = null;
     renderQueue();
     detail.replaceChildren(h("div", { class: "card" }, h("p", { "aria-live": "polite" }, `Loading ${s.candidate.name}'s session…`)));
     try {
-      const [session, score, summary, actions] = await Promise.all([
+      // Events up to now and a little after (the hub accepts timestamps 30 s ahead of its clock).
+      const until = new Date(client.clock.now() + 60_000).toISOString();
+      const [session, score, summary, actions, events] = await Promise.all([
         client.session(s.id),
         getScore(client, s.id).catch(() => null),
         eventSummary(client, s.id).catch(() => null),
         sessionActions(client, s.id).catch(() => []),
+        allSessionEvents(client, s.id, until).catch(() => null),
       ]);
       if (disposed || mine !== generation) return;
-      renderDetail(s, session, score, summary, gradesOf(session), actions);
+      renderDetail(s, session, score, summary, gradesOf(session), actions, events);
     } catch (e) {
       if (mine !== generation) return;
       detail.replaceChildren(h("div", { class: "card" }, h("p", { class: "form-error", role: "alert" }, `The session could not be loaded: ${errorText(e)}`)));
@@ -157,8 +167,9 @@ export async function reviewView(ctx) {
    * @param {import("./staff-api.js").EventSummary | null} summary
    * @param {Map<string, number>} grades
    * @param {import("./staff-api.js").AdminAction[]} actions
+   * @param {import("./staff-timeline.js").TimelineEvent[] | null} events oldest first; null: not loaded
    */
-  function renderDetail(s, session, score, summary, grades, actions) {
+  function renderDetail(s, session, score, summary, grades, actions, events) {
     const heading = h("h2", { tabindex: "-1", class: "detail-title" }, s.candidate.name);
     const scoreBox = h("div", { class: "score-box" });
     const renderScore = (/** @type {Score | null} */ sc) =>
@@ -303,6 +314,7 @@ export async function reviewView(ctx) {
     const reject = h("button", { type: "button", class: "danger", onclick: () => decideWith("REJECTED") }, "Reject session");
 
     const byType = summary ? Object.entries(summary.byType).sort((a, b) => b[1] - a[1]) : [];
+    player = recordingsPanel({ client, sessionId: s.id, name: s.candidate.name, events, recordMedia: exam.recordMedia });
     detail.replaceChildren(
       h(
         "div",
@@ -324,6 +336,7 @@ export async function reviewView(ctx) {
         ),
         h("a", { href: `#/session/${encodeURIComponent(s.id)}` }, "Open the session's timeline and action log"),
       ),
+      player.el,
       h("section", { class: "card", "aria-labelledby": "score-title" }, h("h3", { id: "score-title" }, "Score"), scoreBox),
       h(
         "section",
@@ -381,6 +394,8 @@ export async function reviewView(ctx) {
     if (next) select(next);
     else {
       selected = null;
+      player?.dispose();
+      player = null;
       renderQueue();
       detail.replaceChildren(h("div", { class: "card" }, h("p", {}, "Every ended session has a decision.")));
       if (cursor) loadQueue(true);
@@ -390,6 +405,8 @@ export async function reviewView(ctx) {
   loadQueue(true);
   return () => {
     disposed = true;
+    player?.dispose();
+    player = null;
   };
 }
 

@@ -144,6 +144,10 @@ fn object_path(session: Uuid, artifact: Uuid) -> ObjectPath {
     ObjectPath::from(format!("{session}/{artifact}"))
 }
 
+fn recording_path(session: Uuid, id: Uuid) -> ObjectPath {
+    ObjectPath::from(format!("{session}/rec/{id}"))
+}
+
 fn storage_error(e: object_store::Error) -> Error {
     tracing::warn!(error = %e, "artifact storage failed");
     Error::Unavailable {
@@ -277,6 +281,55 @@ impl Artifacts {
             content_type,
             bytes,
         }))
+    }
+
+    /// Encrypts a recording segment under its session's data key (its id as associated data)
+    /// and stores it at `{session}/rec/{id}`.
+    pub async fn put_recording(
+        &self,
+        db: &sqlx::PgPool,
+        session: Uuid,
+        id: Uuid,
+        bytes: &[u8],
+    ) -> Result<(), Error> {
+        let key = self
+            .data_key(db, session, true)
+            .await?
+            .ok_or_else(|| Error::Internal("no data key".into()))?;
+        let sealed = encrypt(&key, id, bytes)?;
+        self.objects
+            .put(&recording_path(session, id), sealed.into())
+            .await
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    /// Reads and decrypts a recording segment; `None` when its object is gone.
+    pub async fn get_recording(
+        &self,
+        db: &sqlx::PgPool,
+        session: Uuid,
+        id: Uuid,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let Some(key) = self.data_key(db, session, false).await? else {
+            return Ok(None);
+        };
+        let sealed = match self.objects.get(&recording_path(session, id)).await {
+            Ok(r) => r.bytes().await.map_err(storage_error)?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(storage_error(e)),
+        };
+        decrypt(&key, id, &sealed)
+            .map(Some)
+            .ok_or_else(|| Error::Internal("a recording does not decrypt".into()))
+    }
+
+    /// Deletes one recording segment's object (the caller deletes its row).
+    pub async fn delete_recording(&self, session: Uuid, id: Uuid) -> Result<(), Error> {
+        match self.objects.delete(&recording_path(session, id)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(storage_error(e)),
+        }
     }
 
     /// Deletes one artifact's object (the caller deletes its row).

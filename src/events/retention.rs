@@ -24,6 +24,8 @@ pub struct Purged {
     pub events: u64,
     /// Artifacts deleted (object and row).
     pub artifacts: u64,
+    /// Recording segments deleted (object and row).
+    pub recordings: u64,
 }
 
 /// Deletes everything older than `cutoff` that is not under review.
@@ -83,6 +85,36 @@ pub async fn purge(state: &AppState, cutoff: DateTime<Utc>) -> Result<Purged, Er
             break;
         }
     }
+    // Recordings: likewise, the object first, then its row.
+    loop {
+        let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(&format!(
+            "SELECT r.id, r.session_id FROM recordings r JOIN sessions s ON s.id = r.session_id
+              WHERE r.created_at < $1 AND NOT {UNDER_REVIEW}
+              ORDER BY r.created_at LIMIT $2"
+        ))
+        .bind(cutoff)
+        .bind(PAGE)
+        .fetch_all(&state.db)
+        .await?;
+        if rows.is_empty() {
+            break;
+        }
+        for (recording, session) in &rows {
+            state
+                .artifacts
+                .delete_recording(*session, *recording)
+                .await?;
+        }
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+        sqlx::query("DELETE FROM recordings WHERE id = ANY($1)")
+            .bind(&ids)
+            .execute(&state.db)
+            .await?;
+        purged.recordings += ids.len() as u64;
+        if (rows.len() as i64) < PAGE {
+            break;
+        }
+    }
     Ok(purged)
 }
 
@@ -102,7 +134,7 @@ pub async fn run(state: AppState) {
                     Ok(p) => {
                         metrics::counter!("hub_retention_events_deleted_total").increment(p.events);
                         metrics::counter!("hub_retention_artifacts_deleted_total").increment(p.artifacts);
-                        tracing::info!(events = p.events, artifacts = p.artifacts, "retention purge done");
+                        tracing::info!(events = p.events, artifacts = p.artifacts, recordings = p.recordings, "retention purge done");
                     }
                     Err(e) => tracing::warn!(error = %e, "retention purge failed; retrying next time"),
                 }

@@ -70,6 +70,12 @@ struct CreateExam {
     randomize_questions: bool,
     #[serde(default)]
     proctoring_policy: Option<Value>,
+    #[serde(default = "yes")]
+    record_media: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Checks the fields every exam must satisfy.
@@ -138,8 +144,9 @@ async fn create(
     let mut tx = state.db.begin().await?;
     let exam: ExamRow = sqlx::query_as(
         "INSERT INTO exams (id, title, instructions, duration_minutes, starts_at, ends_at,
-                            created_by_user_id, randomize_questions, proctoring_policy)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
+                            created_by_user_id, randomize_questions, proctoring_policy,
+                            record_media)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *",
     )
     .bind(Uuid::new_v4())
     .bind(body.title.trim())
@@ -150,6 +157,7 @@ async fn create(
     .bind(admin.user_id)
     .bind(body.randomize_questions)
     .bind(&body.proctoring_policy)
+    .bind(body.record_media)
     .fetch_one(&mut *tx)
     .await?;
     audit::record(
@@ -222,6 +230,7 @@ struct UpdateExam {
     randomize_questions: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
     proctoring_policy: Option<Option<Value>>,
+    record_media: Option<bool>,
 }
 
 /// Exams are editable while DRAFT or PUBLISHED (a published window may be moved; sessions
@@ -252,6 +261,7 @@ async fn update(
         .proctoring_policy
         .clone()
         .unwrap_or(before.proctoring_policy);
+    let record_media = body.record_media.unwrap_or(before.record_media);
     validate_exam(
         &title,
         &instructions,
@@ -262,7 +272,8 @@ async fn update(
     )?;
     let exam: ExamRow = sqlx::query_as(
         "UPDATE exams SET title = $2, instructions = $3, duration_minutes = $4, starts_at = $5,
-                ends_at = $6, randomize_questions = $7, proctoring_policy = $8, updated_at = now()
+                ends_at = $6, randomize_questions = $7, proctoring_policy = $8,
+                record_media = $9, updated_at = now()
           WHERE id = $1 RETURNING *",
     )
     .bind(id)
@@ -273,6 +284,7 @@ async fn update(
     .bind(ends_at)
     .bind(randomize)
     .bind(&policy)
+    .bind(record_media)
     .fetch_one(&mut *tx)
     .await?;
     audit::record(
@@ -281,7 +293,8 @@ async fn update(
             admin.user_id,
             "EXAM_UPDATED",
             json!({"examId": id, "title": body.title, "durationMinutes": body.duration_minutes,
-                   "startsAt": body.starts_at, "endsAt": body.ends_at}),
+                   "startsAt": body.starts_at, "endsAt": body.ends_at,
+                   "recordMedia": body.record_media}),
         ),
     )
     .await?;

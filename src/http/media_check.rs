@@ -93,6 +93,7 @@ pub async fn facts_of(
             webrtc_room_id: room,
             is_open: true,
             media_check: true,
+            record_media: false,
         }),
     )
 }

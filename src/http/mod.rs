@@ -12,6 +12,7 @@ pub mod page;
 pub mod pages;
 pub mod pairing;
 pub mod proctor;
+pub mod recordings;
 pub mod sessions;
 pub mod users;
 pub mod web;
@@ -42,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sessions::router())
         .merge(proctor::router())
         .merge(events::router())
+        .merge(recordings::router())
         .merge(artifacts::router(state.config.events.artifact_max_bytes))
         .fallback(not_found);
     let origins: Vec<HeaderValue> = state

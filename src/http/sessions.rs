@@ -55,6 +55,9 @@ pub struct SessionBody {
     review_decision: ReviewDecision,
     server_now: DateTime<Utc>,
     webrtc_room_id: Uuid,
+    /// Whether the relay records this session's media (the exam's `recordMedia`): the
+    /// candidate's page says so.
+    record_media: bool,
     questions: Vec<CandidateQuestion>,
     answers: HashMap<Uuid, SavedAnswer>,
     /// Staff only: the points each graded answer got (MCQ scored at the end, the others by a
@@ -94,7 +97,12 @@ async fn session_body(state: &AppState, s: SessionRow) -> Result<SessionBody, Er
     rest.sort_by_key(|q| (q.order_index, q.id));
     questions.extend(rest.into_iter().map(Into::into));
     let answers = answers::of_session(&state.db, s.id).await?;
+    let record_media: bool = sqlx::query_scalar("SELECT record_media FROM exams WHERE id = $1")
+        .bind(s.exam_id)
+        .fetch_one(&state.db)
+        .await?;
     Ok(SessionBody {
+        record_media,
         id: s.id,
         exam_id: s.exam_id,
         status: s.status,
@@ -121,6 +129,8 @@ struct MyExamRow {
     extra_time_minutes: i32,
     starts_at: DateTime<Utc>,
     ends_at: DateTime<Utc>,
+    /// Whether the relay records the exam's media (shown before the exam starts).
+    record_media: bool,
     #[serde(skip)]
     session_id: Option<Uuid>,
     #[serde(skip)]
@@ -153,7 +163,7 @@ async fn my_exams(
 ) -> Result<Json<Page<MyExam>>, Error> {
     let rows: Vec<MyExamRow> = sqlx::query_as(
         "SELECT e.id, e.title, e.instructions, e.duration_minutes, a.extra_time_minutes,
-                e.starts_at, e.ends_at, s.id AS session_id, s.status AS session_status,
+                e.starts_at, e.ends_at, e.record_media, s.id AS session_id, s.status AS session_status,
                 s.expires_at AS session_expires_at
            FROM exam_assignments a
            JOIN exams e ON e.id = a.exam_id AND e.status = 'PUBLISHED'

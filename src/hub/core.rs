@@ -134,6 +134,8 @@ pub struct Core {
     ice: IceConfig,
     /// Whether a media relay runs (the core decides who may publish or subscribe).
     relay: bool,
+    /// Rooms whose media is recorded → their session.
+    recorded: HashMap<Uuid, Uuid>,
     /// Resume token → its peer.
     resume_tokens: HashMap<String, PeerId>,
     /// How long a dropped peer is kept for a resume (zero: not at all).
@@ -162,6 +164,7 @@ impl Core {
             origin,
             ice,
             relay,
+            recorded: HashMap::new(),
             resume_tokens: HashMap::new(),
             resume_window,
             out: RefCell::new(Vec::new()),
@@ -519,6 +522,9 @@ impl Core {
         self.views
             .entry(facts.id)
             .or_insert_with(|| (facts.exam_id, default_view(facts.id)));
+        if facts.record_media && !facts.media_check {
+            self.recorded.insert(facts.webrtc_room_id, facts.id);
+        }
         Ok(ServerMessage::Joined {
             room_id: RoomId::from_uuid(facts.webrtc_room_id),
             peers: joined
@@ -623,6 +629,7 @@ impl Core {
         let cmd = match data.kind() {
             SignalKind::Offer if !allowed.is_empty() => relay::Command::Publish {
                 key,
+                record: self.recorded.get(&room).copied(),
                 offer: data.sdp().unwrap_or_default().to_string(),
                 declared: data
                     .declared_tracks()
@@ -1088,6 +1095,9 @@ impl Core {
     }
 
     fn forget_unused_views(&mut self) {
+        let rooms = &self.rooms;
+        self.recorded
+            .retain(|room, _| rooms.room((*room).into()).is_some());
         // Views are kept only for sessions whose exam is watched or whose devices are live.
         let live_sessions: HashSet<Uuid> = self.devices.keys().map(|(s, _)| *s).collect();
         let watchers = &self.watchers;

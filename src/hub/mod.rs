@@ -255,6 +255,11 @@ impl HubHandle {
         self.send(Command::TelemetryGap(started)).await;
     }
 
+    /// The media relay, when enabled.
+    pub fn relay(&self) -> Option<RelayHandle> {
+        self.relay.clone()
+    }
+
     /// The exams whose rooms, watches or devices this node serves.
     pub async fn exams_in_use(&self) -> std::collections::HashSet<Uuid> {
         let (tx, rx) = oneshot::channel();

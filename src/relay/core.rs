@@ -149,6 +149,8 @@ impl OutState {
 
 #[derive(Debug, Default)]
 struct Publisher {
+    /// The session its tracks are recorded for, if any.
+    record: Option<Uuid>,
     allowed: Vec<Source>,
     declared: HashMap<String, Source>,
     tracks: HashMap<Mid, TrackId>,
@@ -272,6 +274,8 @@ struct Track {
     seen: HashMap<Rid, Instant>,
     /// When the track's first simulcast packet arrived.
     first_seen: Option<Instant>,
+    /// Recorded for this session; frames numbered from 0.
+    record: Option<(Uuid, u64)>,
 }
 
 impl Track {
@@ -340,6 +344,8 @@ pub struct Relay {
     doomed: Vec<(PeerKey, Option<CloseReason>)>,
     transmits: Vec<Transmit>,
     events: Vec<Event>,
+    /// Frames of recorded tracks (and their endings) for the recorder.
+    captures: Vec<crate::recording::Capture>,
     counters: RelayCounters,
     /// Forwarded bytes per room with media peers; an entry goes with its room.
     meters: HashMap<Uuid, RoomMeter>,
@@ -348,6 +354,27 @@ pub struct Relay {
     /// Test-only fault injection: the next call into these peers' connections panics.
     #[cfg(test)]
     faults: HashSet<PeerKey>,
+}
+
+/// The recording of `t` for `session`.
+fn record_ref(session: Uuid, t: &Track) -> crate::recording::TrackRef {
+    crate::recording::TrackRef {
+        session_id: session,
+        room: t.publisher.room,
+        publisher: t.publisher.peer,
+        mid: t.mid.to_string(),
+        source: t.source,
+    }
+}
+
+/// The codecs WebM holds; others (H.264) are forwarded but not recorded.
+fn recorded_codec(c: str0m::format::Codec) -> Option<crate::recording::Codec> {
+    match c {
+        str0m::format::Codec::Vp8 => Some(crate::recording::Codec::Vp8),
+        str0m::format::Codec::Vp9 => Some(crate::recording::Codec::Vp9),
+        str0m::format::Codec::Opus => Some(crate::recording::Codec::Opus),
+        _ => None,
+    }
 }
 
 fn rid_layer(rid: Rid) -> Layer {
@@ -430,6 +457,7 @@ impl Relay {
             doomed: Vec::new(),
             transmits: Vec::new(),
             events: Vec::new(),
+            captures: Vec::new(),
             counters: RelayCounters::default(),
             meters: HashMap::new(),
             sampled: None,
@@ -513,6 +541,11 @@ impl Relay {
         std::mem::take(&mut self.events)
     }
 
+    /// Takes the frames of recorded tracks captured since the last call (and their endings).
+    pub fn take_captures(&mut self) -> Vec<crate::recording::Capture> {
+        std::mem::take(&mut self.captures)
+    }
+
     /// The earliest time [`Relay::timeout`] must be called.
     pub fn next_timeout(&self) -> Option<Instant> {
         let peers = self.peers.values().map(|p| p.timeout);
@@ -534,7 +567,28 @@ impl Relay {
                 offer,
                 declared,
                 allowed,
-            } => self.publish(now, key, &offer, declared, allowed),
+                record,
+            } => self.publish(now, key, &offer, declared, allowed, record),
+            Command::Keyframe { key, mid } => {
+                let track = match self.peers.get(&key) {
+                    Some(Peer {
+                        role: Role::Publisher(p),
+                        ..
+                    }) => p
+                        .tracks
+                        .iter()
+                        .find(|(m, _)| m.to_string() == mid)
+                        .map(|(_, id)| *id),
+                    _ => None,
+                };
+                if let Some(id) = track {
+                    let rid = self
+                        .tracks
+                        .get(&id)
+                        .and_then(|t| t.target(Layer::High, now, self.config.layer_pause));
+                    self.request_keyframe(now, id, rid);
+                }
+            }
             Command::Subscribe {
                 key,
                 sources,
@@ -805,6 +859,7 @@ impl Relay {
         offer: &str,
         declared: Vec<(String, Source)>,
         allowed: Vec<Source>,
+        record: Option<Uuid>,
     ) {
         let Ok(offer) = SdpOffer::from_sdp_string(offer) else {
             return self.reject(key, "the offer is not valid SDP");
@@ -818,6 +873,7 @@ impl Relay {
             return self.reject(key, "a subscribing connection cannot publish");
         };
         p.allowed = allowed;
+        p.record = record;
         p.declared.extend(declared);
         let answer = self.guarded(key, |p| p.rtc.sdp_api().accept_offer(offer));
         match answer {
@@ -1270,6 +1326,7 @@ impl Relay {
         };
         let id = self.next_track;
         self.next_track += 1;
+        let record = p.record.map(|session| (session, 0));
         p.tracks.insert(mid, id);
         self.tracks.insert(
             id,
@@ -1283,6 +1340,7 @@ impl Relay {
                 rids,
                 seen: HashMap::new(),
                 first_seen: None,
+                record,
             },
         );
         let subs: Vec<PeerKey> = self
@@ -1319,6 +1377,10 @@ impl Relay {
         let Some(t) = self.tracks.get(&id) else {
             return;
         };
+        if let Some((session, _)) = t.record {
+            self.captures
+                .push(crate::recording::Capture::Ended(record_ref(session, t)));
+        }
         let subs: Vec<PeerKey> = t.subscribers.iter().copied().collect();
         for sub in subs {
             self.detach(sub, id);
@@ -1356,6 +1418,30 @@ impl Relay {
         let pause = self.config.layer_pause;
         // What each layer's subscribers should receive now (`None`: no simulcast declared).
         let targets = [Layer::High, Layer::Low].map(|l| track.target(l, now, pause));
+        // Recorded: the best layer flowing, off the forwarding path (a queue that never waits).
+        if let Some((session, seq)) = &mut track.record {
+            let best = data.rid.is_none() || targets[0].is_none() || data.rid == targets[0];
+            if let (true, Some(codec)) = (best, recorded_codec(data.params.spec().codec)) {
+                let capture = crate::recording::Capture::Frame {
+                    track: crate::recording::TrackRef {
+                        session_id: *session,
+                        room: track.publisher.room,
+                        publisher: track.publisher.peer,
+                        mid: track.mid.to_string(),
+                        source: track.source,
+                    },
+                    seq: *seq,
+                    codec,
+                    rtp_time: data.time.numer(),
+                    clock_rate: u64::from(data.time.frequency().get()),
+                    keyframe: codec.is_audio() || data.is_keyframe(),
+                    rid: data.rid.map(|r| r.to_string()),
+                    data: data.data.clone(),
+                };
+                *seq += 1;
+                self.captures.push(capture);
+            }
+        }
         let mut want_keyframe = false;
         for sub in subs {
             let fault = self.faulty(sub);

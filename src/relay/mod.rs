@@ -102,6 +102,8 @@ pub enum Command {
         declared: Vec<(String, Source)>,
         /// The sources this peer may publish (the hub's decision); others are not forwarded.
         allowed: Vec<Source>,
+        /// The session whose recording its tracks go to (`None`: not recorded).
+        record: Option<Uuid>,
     },
     /// A subscriber chooses what to receive; the relay offers it the matching tracks.
     Subscribe {
@@ -130,6 +132,13 @@ pub enum Command {
     Leave {
         /// The peer.
         key: PeerKey,
+    },
+    /// The recorder asks for a keyframe of a publisher's track (a segment waits to start).
+    Keyframe {
+        /// The publisher.
+        key: PeerKey,
+        /// The track's `mid`.
+        mid: String,
     },
     /// Counts, for tests and health.
     Stats(oneshot::Sender<RelayStats>),
@@ -226,6 +235,7 @@ impl Command {
             | Command::Subscribe { key, .. }
             | Command::Answer { key, .. }
             | Command::Ice { key, .. }
+            | Command::Keyframe { key, .. }
             | Command::Leave { key } => Some(key.room),
             Command::Stats(_) => None,
         }
@@ -419,7 +429,13 @@ fn udp_socket(addr: SocketAddr, buffer: usize) -> std::io::Result<UdpSocket> {
 impl MediaTask {
     /// Runs the media loop until `shutdown`: read datagrams, commands and timers, feed the core,
     /// send what it produced.
-    pub async fn run(self, events: mpsc::UnboundedSender<Event>, shutdown: CancellationToken) {
+    /// Frames of recorded tracks go to `recorder` (never waiting: a full queue drops them).
+    pub async fn run(
+        self,
+        events: mpsc::UnboundedSender<Event>,
+        recorder: Option<crate::recording::Sink>,
+        shutdown: CancellationToken,
+    ) {
         let MediaTask {
             socket,
             mut relay,
@@ -466,6 +482,12 @@ impl MediaTask {
             send::send_all(&socket, &relay.take_transmits()).await;
             for e in relay.take_events() {
                 let _ = events.send(e);
+            }
+            let captures = relay.take_captures();
+            if let Some(recorder) = &recorder {
+                for c in captures {
+                    recorder.offer(c);
+                }
             }
         }
     }

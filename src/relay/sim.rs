@@ -154,6 +154,7 @@ impl Net {
         self.relay.command(
             self.now,
             Command::Publish {
+                record: None,
                 key,
                 offer: offer.to_sdp_string(),
                 declared: vec![(mid.to_string(), source)],
@@ -188,6 +189,7 @@ impl Net {
         self.relay.command(
             self.now,
             Command::Publish {
+                record: None,
                 key,
                 offer: offer.to_sdp_string(),
                 declared: vec![(mid.to_string(), source)],

@@ -175,6 +175,7 @@ fn a_publisher_leaving_ends_its_tracks_and_rights_are_enforced() {
     net.relay.command(
         net.now,
         Command::Publish {
+            record: None,
             key,
             offer: offer.to_sdp_string(),
             declared: vec![(mid.to_string(), Source::Screen)],

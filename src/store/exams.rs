@@ -31,6 +31,8 @@ pub struct ExamRow {
     pub randomize_questions: bool,
     /// Event weights and thresholds, stored as given (`None`: defaults).
     pub proctoring_policy: Option<serde_json::Value>,
+    /// Whether the relay records its sessions' media.
+    pub record_media: bool,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -59,6 +61,8 @@ pub struct ExamView {
     pub randomize_questions: bool,
     /// Proctoring policy, as given.
     pub proctoring_policy: Option<serde_json::Value>,
+    /// Whether the relay records its sessions' camera, screen, microphone and phone camera.
+    pub record_media: bool,
     /// Author.
     pub created_by_user_id: Uuid,
     /// Created.
@@ -79,6 +83,7 @@ impl From<ExamRow> for ExamView {
             ends_at: e.ends_at,
             randomize_questions: e.randomize_questions,
             proctoring_policy: e.proctoring_policy,
+            record_media: e.record_media,
             created_by_user_id: e.created_by_user_id,
             created_at: e.created_at,
             updated_at: e.updated_at,

@@ -21,10 +21,13 @@ pub struct SessionFacts {
     /// True for a candidate's media-check room (`http::media_check`), which has no session:
     /// its socket is no device of any session (no liveness, no events).
     pub media_check: bool,
+    /// Whether the exam records its sessions' media (`exams.record_media`).
+    pub record_media: bool,
 }
 
 const COLUMNS: &str = "id, exam_id, candidate_id, webrtc_room_id, status = 'STARTED' AS is_open, \
-    false AS media_check";
+    false AS media_check, \
+    (SELECT e.record_media FROM exams e WHERE e.id = sessions.exam_id) AS record_media";
 
 /// Facts of the session with id `id`.
 pub async fn by_id(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<SessionFacts>, Error> {

@@ -15,6 +15,7 @@ mod partition;
 mod proctor;
 #[path = "../support/proxy.rs"]
 mod proxy;
+mod recording;
 mod resume;
 mod sessions;
 mod users;

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ApiError } from "../hub-client.js";
 import { describeError, fromLocalInput, parseEmails, toLocalInput, unknownEmails } from "../admin-form.js";
-import { examFields, newExamValues } from "../admin-exam-form.js";
+import { examFields, examValues, newExamValues } from "../admin-exam-form.js";
 import { draftOf, nextOptionId, questionFields, rubricOf } from "../admin-question-form.js";
 import { reorder } from "../admin-questions.js";
 import { extraMinutes } from "../admin-assignments.js";
@@ -66,13 +66,16 @@ test("the exam form checks the window and the duration before asking the hub", (
     startsAt: "2026-12-07T09:00",
     endsAt: "2026-12-07T09:30",
     randomizeQuestions: true,
+    recordMedia: false,
   });
   assert.ok("fields" in ok);
   assert.equal(ok.fields.title, "Final");
   assert.equal(ok.fields.durationMinutes, 30);
   assert.equal(ok.fields.startsAt, new Date(2026, 11, 7, 9, 0).toISOString());
   assert.equal(ok.fields.randomizeQuestions, true);
-  const base = { title: "T", instructions: "", durationMinutes: "30", startsAt: "2026-12-07T09:00", endsAt: "2026-12-07T10:00", randomizeQuestions: false };
+  assert.equal(ok.fields.recordMedia, false, "recording can be turned off");
+  const base = { title: "T", instructions: "", durationMinutes: "30", startsAt: "2026-12-07T09:00", endsAt: "2026-12-07T10:00", randomizeQuestions: false, recordMedia: true };
+  assert.equal(/** @type {any} */ (examFields(base)).fields.recordMedia, true);
   assert.equal(/** @type {any} */ (examFields({ ...base, title: " " })).field, "title");
   assert.equal(/** @type {any} */ (examFields({ ...base, durationMinutes: "0" })).field, "durationMinutes");
   assert.equal(/** @type {any} */ (examFields({ ...base, durationMinutes: "2.5" })).field, "durationMinutes");
@@ -81,6 +84,10 @@ test("the exam form checks the window and the duration before asking the hub", (
   const fresh = newExamValues(new Date(2026, 11, 7, 9, 7).getTime());
   assert.equal(fresh.startsAt, "2026-12-07T09:15", "a new exam opens at the next quarter hour");
   assert.equal(fresh.endsAt, "2026-12-07T11:15");
+  assert.equal(fresh.recordMedia, true, "a new exam records media unless the admin unticks it");
+  const exam = { id: "e", title: "T", instructions: "", status: "DRAFT", durationMinutes: 30, startsAt: "2026-12-07T09:00:00Z", endsAt: "2026-12-07T10:00:00Z", randomizeQuestions: false };
+  assert.equal(examValues(exam).recordMedia, true, "a hub that does not say: on (its default)");
+  assert.equal(examValues({ ...exam, recordMedia: false }).recordMedia, false);
 });
 
 test("questions: MCQ options with the correct set, rubrics for the others", () => {

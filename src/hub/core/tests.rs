@@ -88,6 +88,7 @@ fn facts(candidate: Uuid) -> SessionFacts {
         webrtc_room_id: Uuid::new_v4(),
         is_open: true,
         media_check: false,
+        record_media: true,
     }
 }
 
