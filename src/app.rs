@@ -252,19 +252,23 @@ impl Application {
         if let Some((tasks, events)) = media {
             // Recorded sessions' frames go from every media task to the one recorder.
             let recording = state.config.recording.clone();
-            let (sink, captures) = crate::recording::queue(recording.queue_frames);
-            if let Some(relay) = state.hub.relay() {
-                state.tasks.spawn(crate::recording::run(
-                    state.clone(),
-                    captures,
-                    relay,
-                    recording,
-                ));
-            }
+            let sink = match (recording.enabled, state.hub.relay()) {
+                (true, Some(relay)) => {
+                    let (sink, captures) = crate::recording::queue(recording.queue_frames);
+                    state.tasks.spawn(crate::recording::run(
+                        state.clone(),
+                        captures,
+                        relay,
+                        recording,
+                    ));
+                    Some(sink)
+                }
+                _ => None,
+            };
             for task in tasks {
                 state
                     .tasks
-                    .spawn(task.run(events.clone(), Some(sink.clone()), shutdown.clone()));
+                    .spawn(task.run(events.clone(), sink.clone(), shutdown.clone()));
             }
         }
         let app =

@@ -624,6 +624,10 @@ impl Config {
 
         let cluster = cluster_config(env)?;
         let recording = crate::recording::RecordingConfig {
+            enabled: match env.get("HUB_RECORDING") {
+                Some(v) => !matches!(v.as_str(), "off" | "false" | "0"),
+                None => true,
+            },
             segment: Duration::from_secs(match env.get("HUB_RECORDING_SEGMENT_SECS") {
                 Some(v) => parse::<u64>("HUB_RECORDING_SEGMENT_SECS", v)?.max(2),
                 None => 120,

@@ -297,7 +297,8 @@ export function recordingsPanel({ client, sessionId, name, events, recordMedia }
         prefetch(c.next, t);
         p.box.removeAttribute("data-segment");
         p.box.removeAttribute("data-offset-ms");
-        return setNote(p, gapText(c, p.segments));
+        // An audio track's label already says it was not recorded at all.
+        return setNote(p, isVideo || c.state !== "none" ? gapText(c, p.segments) : "");
       }
       const seg = c.segment;
       p.box.dataset.segment = seg.id;

@@ -171,6 +171,9 @@ pub fn queue(frames: usize) -> (Sink, mpsc::Receiver<Capture>) {
 /// Settings.
 #[derive(Debug, Clone)]
 pub struct RecordingConfig {
+    /// Whether this hub records at all (`HUB_RECORDING`, default on); exams choose with
+    /// `recordMedia`.
+    pub enabled: bool,
     /// Longest segment (`HUB_RECORDING_SEGMENT_SECS`, default 120).
     pub segment: Duration,
     /// Frames queued between the relay and the recorder (`HUB_RECORDING_QUEUE_FRAMES`,
@@ -183,6 +186,7 @@ pub struct RecordingConfig {
 impl Default for RecordingConfig {
     fn default() -> Self {
         RecordingConfig {
+            enabled: true,
             segment: Duration::from_secs(120),
             queue_frames: 4096,
             store_queue: 16,

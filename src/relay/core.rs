@@ -346,6 +346,8 @@ pub struct Relay {
     events: Vec<Event>,
     /// Frames of recorded tracks (and their endings) for the recorder.
     captures: Vec<crate::recording::Capture>,
+    /// Whether a recorder takes the captures (none: nothing is captured).
+    recording: bool,
     counters: RelayCounters,
     /// Forwarded bytes per room with media peers; an entry goes with its room.
     meters: HashMap<Uuid, RoomMeter>,
@@ -458,6 +460,7 @@ impl Relay {
             transmits: Vec::new(),
             events: Vec::new(),
             captures: Vec::new(),
+            recording: true,
             counters: RelayCounters::default(),
             meters: HashMap::new(),
             sampled: None,
@@ -539,6 +542,11 @@ impl Relay {
     /// Events for signaling, in order.
     pub fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)
+    }
+
+    /// Whether a recorder takes captures; without one nothing is captured.
+    pub fn set_recording(&mut self, on: bool) {
+        self.recording = on;
     }
 
     /// Takes the frames of recorded tracks captured since the last call (and their endings).
@@ -1377,7 +1385,7 @@ impl Relay {
         let Some(t) = self.tracks.get(&id) else {
             return;
         };
-        if let Some((session, _)) = t.record {
+        if let (true, Some((session, _))) = (self.recording, t.record) {
             self.captures
                 .push(crate::recording::Capture::Ended(record_ref(session, t)));
         }
@@ -1419,7 +1427,7 @@ impl Relay {
         // What each layer's subscribers should receive now (`None`: no simulcast declared).
         let targets = [Layer::High, Layer::Low].map(|l| track.target(l, now, pause));
         // Recorded: the best layer flowing, off the forwarding path (a queue that never waits).
-        if let Some((session, seq)) = &mut track.record {
+        if let (true, Some((session, seq))) = (self.recording, &mut track.record) {
             let best = data.rid.is_none() || targets[0].is_none() || data.rid == targets[0];
             if let (true, Some(codec)) = (best, recorded_codec(data.params.spec().codec)) {
                 let capture = crate::recording::Capture::Frame {

@@ -441,6 +441,7 @@ impl MediaTask {
             mut relay,
             mut commands,
         } = self;
+        relay.set_recording(recorder.is_some());
         let mut buf = vec![0u8; 2048];
         let port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
         let mut drops_check = tokio::time::interval(DROPS_CHECK_EVERY);

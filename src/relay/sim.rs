@@ -81,6 +81,8 @@ pub struct Net {
     pub sink: Option<UdpSocket>,
     /// Connections the relay closed on its own, with why, in order.
     pub closed: Vec<(PeerKey, CloseReason)>,
+    /// The session new publishers' tracks are recorded for (`None`: not recorded).
+    pub record: Option<Uuid>,
 }
 
 pub fn relay_addr() -> SocketAddr {
@@ -109,6 +111,7 @@ impl Net {
             relay_time: Duration::ZERO,
             sink: None,
             closed: Vec::new(),
+            record: None,
         }
     }
 
@@ -154,7 +157,7 @@ impl Net {
         self.relay.command(
             self.now,
             Command::Publish {
-                record: None,
+                record: self.record,
                 key,
                 offer: offer.to_sdp_string(),
                 declared: vec![(mid.to_string(), source)],
@@ -189,7 +192,7 @@ impl Net {
         self.relay.command(
             self.now,
             Command::Publish {
-                record: None,
+                record: self.record,
                 key,
                 offer: offer.to_sdp_string(),
                 declared: vec![(mid.to_string(), source)],

@@ -673,3 +673,62 @@ async fn media_tasks_get_consecutive_ports_and_each_room_one_task() {
     }
     assert_eq!(used.len(), 2);
 }
+
+#[test]
+fn recorded_tracks_are_captured_numbered_on_the_best_layer_and_ended() {
+    use crate::recording::{Capture, Codec};
+    let room = Uuid::new_v4();
+    let session = Uuid::new_v4();
+    let mut net = Net::new();
+    net.record = Some(session);
+    let publisher = net.simulcast_publisher(room, Source::Camera, &["l", "h"]);
+    let _low = net.subscriber_on(room, Layer::Low);
+    net.connect();
+    let _ = net.relay.take_captures();
+    simulcast_frames(&mut net, publisher, 0..60, |_, n| n % 30 == 0);
+    let captures = net.relay.take_captures();
+    let frames: Vec<(u64, Option<String>, bool, Codec, Uuid)> = captures
+        .iter()
+        .filter_map(|c| match c {
+            Capture::Frame {
+                track,
+                seq,
+                rid,
+                keyframe,
+                codec,
+                ..
+            } => Some((*seq, rid.clone(), *keyframe, *codec, track.session_id)),
+            Capture::Ended(_) => None,
+        })
+        .collect();
+    assert!(frames.len() >= 55, "{} of 60 frames captured", frames.len());
+    // Only the high layer (the best flowing), even though the only subscriber takes the low.
+    assert!(
+        frames.iter().all(|f| f.1.as_deref() == Some("h")),
+        "{frames:?}"
+    );
+    assert!(frames.iter().all(|f| f.3 == Codec::Vp8 && f.4 == session));
+    let seqs: Vec<u64> = frames.iter().map(|f| f.0).collect();
+    assert_eq!(
+        seqs,
+        (0..frames.len() as u64).collect::<Vec<_>>(),
+        "numbered"
+    );
+    assert!(frames[0].2, "the first keyframe is marked");
+    // The publisher leaves: its track's recording ends.
+    net.leave(publisher);
+    let ended = net.relay.take_captures();
+    assert!(
+        matches!(ended.as_slice(), [Capture::Ended(t)] if t.session_id == session),
+        "{ended:?}"
+    );
+    // Without a recorder nothing is captured.
+    let mut quiet = Net::new();
+    quiet.record = Some(session);
+    quiet.relay.set_recording(false);
+    let p = quiet.publisher(room, Source::Camera);
+    let _s = quiet.subscriber(room);
+    quiet.connect();
+    quiet.stream(&[(p, 7)], Duration::from_secs(1));
+    assert!(quiet.relay.take_captures().is_empty());
+}

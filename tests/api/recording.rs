@@ -47,10 +47,7 @@ async fn recordings(app: &TestApp, staff: &str, session: uuid::Uuid, n: usize) -
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let r = app
-            .get(
-                &format!("/sessions/{session}/recordings"),
-                Some(staff),
-            )
+            .get(&format!("/sessions/{session}/recordings"), Some(staff))
             .await;
         assert_eq!(r.status(), 200);
         let body: Value = r.json().await.unwrap();
