@@ -638,7 +638,7 @@ impl Config {
             },
             store_queue: match env.get("HUB_RECORDING_STORE_QUEUE") {
                 Some(v) => parse("HUB_RECORDING_STORE_QUEUE", v)?,
-                None => 16,
+                None => 64,
             },
         };
 

@@ -179,7 +179,9 @@ pub struct RecordingConfig {
     /// Frames queued between the relay and the recorder (`HUB_RECORDING_QUEUE_FRAMES`,
     /// default 4096).
     pub queue_frames: usize,
-    /// Finished segments queued for the store (`HUB_RECORDING_STORE_QUEUE`, default 16).
+    /// Finished segments queued for the store (`HUB_RECORDING_STORE_QUEUE`, default 64); when
+    /// it is full the recorder waits (its own frame queue then absorbs, and beyond it drops,
+    /// frames: a gap, never a stall of forwarding), for at most [`STORE_WAIT`].
     pub store_queue: usize,
 }
 
@@ -189,46 +191,90 @@ impl Default for RecordingConfig {
             enabled: true,
             segment: Duration::from_secs(120),
             queue_frames: 4096,
-            store_queue: 16,
+            store_queue: 64,
         }
     }
 }
 
+/// How long the recorder waits for room in the store queue before giving a segment up.
+pub const STORE_WAIT: Duration = Duration::from_secs(30);
+
+/// Segments stored at once.
+const STORE_CONCURRENCY: usize = 4;
+
 /// A SYSTEM event about a session's recording.
 fn system_event(
     state: &AppState,
+    runtime: &tokio::runtime::Handle,
     session: Uuid,
     event_type: &'static str,
     meta: serde_json::Value,
 ) {
     let state = state.clone();
     let event = SystemEvent::new(session, event_type, 3, Some(meta));
-    tokio::spawn(async move {
+    runtime.spawn(async move {
         if let Err(e) = crate::events::system::record(&state, &event).await {
             tracing::warn!(error = %e, "recording event not recorded");
         }
     });
 }
 
-/// The recorder task: segments every recorded track and hands finished segments to the
-/// store task, until the relay's sinks are gone (shutdown), then finishes what is open.
+/// The recorder: segments every recorded track on a thread of its own at a lower
+/// scheduling priority (so on a busy machine the media tasks' forwarding comes first), and
+/// hands finished segments to the store task; it ends when the relay's sinks are gone
+/// (shutdown), after finishing what is open.
 pub async fn run(
     state: AppState,
-    mut captures: mpsc::Receiver<Capture>,
+    captures: mpsc::Receiver<Capture>,
     relay: relay::RelayHandle,
     config: RecordingConfig,
 ) {
     let (store_tx, store_rx) = mpsc::channel::<Recorded>(config.store_queue.max(1));
-    let storing = tokio::spawn(store::run(state.clone(), store_rx));
+    let storing = tokio::spawn(store::run(state.clone(), store_rx, STORE_CONCURRENCY));
     let max_len_ms = u64::try_from(config.segment.as_millis()).unwrap_or(u64::MAX);
+    let runtime = tokio::runtime::Handle::current();
+    let segmenting = std::thread::Builder::new()
+        .name("recorder".into())
+        .spawn(move || {
+            lower_priority();
+            segment(&state, &runtime, captures, &relay, &store_tx, max_len_ms);
+        });
+    match segmenting {
+        Ok(thread) => {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        Err(e) => tracing::error!(error = %e, "the recorder thread did not start"),
+    }
+    let _ = storing.await;
+}
+
+/// Nice 10 for the calling thread (Linux threads have their own): the scheduler then
+/// prefers the media tasks and the sockets whenever both want a core.
+fn lower_priority() {
+    // SAFETY: setpriority(2) on the calling thread's id; no memory is involved.
+    let rc = unsafe {
+        libc::setpriority(
+            libc::PRIO_PROCESS,
+            u32::try_from(libc::gettid()).unwrap_or(0),
+            10,
+        )
+    };
+    if rc != 0 {
+        tracing::debug!("the recorder thread keeps the default priority");
+    }
+}
+
+/// The segmenting loop (blocking: runs on the recorder thread).
+fn segment(
+    state: &AppState,
+    runtime: &tokio::runtime::Handle,
+    mut captures: mpsc::Receiver<Capture>,
+    relay: &relay::RelayHandle,
+    store: &mpsc::Sender<Recorded>,
+    max_len_ms: u64,
+) {
     let mut tracks: HashMap<(Uuid, String), Segmenter> = HashMap::new();
-    let shutdown = state.shutdown.clone();
-    loop {
-        let capture = tokio::select! {
-            c = captures.recv() => c,
-            () = shutdown.cancelled() => None,
-        };
-        let Some(capture) = capture else { break };
+    while let Some(capture) = captures.blocking_recv() {
         let (track, outs) = match capture {
             Capture::Frame {
                 track,
@@ -266,23 +312,40 @@ pub async fn run(
             }
         };
         for out in outs {
-            handle(&state, &relay, &store_tx, &track, out);
+            handle(state, runtime, relay, store, &track, out);
         }
     }
-    // Shutdown: what is open is finished and stored (the store task drains its queue).
+    // The relay is gone (shutdown): what is open is finished and stored.
     for (_, mut s) in tracks.drain() {
+        let track = s.track().clone();
         for out in s.end() {
-            if let Out::Finished(r) = out {
-                let _ = store_tx.send(r).await;
+            handle(state, runtime, relay, store, &track, out);
+        }
+    }
+}
+
+/// Queues a finished segment for the store, waiting up to [`STORE_WAIT`] for room; gives
+/// the segment back when it could not be queued.
+fn enqueue(store: &mpsc::Sender<Recorded>, mut r: Recorded) -> Option<Recorded> {
+    let deadline = std::time::Instant::now() + STORE_WAIT;
+    loop {
+        match store.try_send(r) {
+            Ok(()) => return None,
+            Err(mpsc::error::TrySendError::Closed(back)) => return Some(back),
+            Err(mpsc::error::TrySendError::Full(back)) => {
+                if std::time::Instant::now() >= deadline {
+                    return Some(back);
+                }
+                r = back;
+                std::thread::sleep(Duration::from_millis(10));
             }
         }
     }
-    drop(store_tx);
-    let _ = storing.await;
 }
 
 fn handle(
     state: &AppState,
+    runtime: &tokio::runtime::Handle,
     relay: &relay::RelayHandle,
     store: &mpsc::Sender<Recorded>,
     track: &TrackRef,
@@ -291,10 +354,11 @@ fn handle(
     match out {
         Out::Finished(r) => {
             metrics::counter!("recording_segments_total").increment(1);
-            if let Err(mpsc::error::TrySendError::Full(r)) = store.try_send(r) {
+            if let Some(r) = enqueue(store, r) {
                 metrics::counter!("recording_failures_total", "stage" => "queue").increment(1);
                 system_event(
                     state,
+                    runtime,
                     r.track.session_id,
                     "RECORDING_FAILED",
                     serde_json::json!({
@@ -320,6 +384,7 @@ fn handle(
             metrics::counter!("recording_gaps_total").increment(1);
             system_event(
                 state,
+                runtime,
                 track.session_id,
                 "RECORDING_GAP",
                 serde_json::json!({"source": track.source.as_str(), "missingFrames": missing}),
@@ -329,6 +394,7 @@ fn handle(
             metrics::counter!("recording_failures_total", "stage" => "mux").increment(1);
             system_event(
                 state,
+                runtime,
                 track.session_id,
                 "RECORDING_FAILED",
                 serde_json::json!({"source": track.source.as_str(), "cause": cause}),

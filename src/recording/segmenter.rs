@@ -85,6 +85,11 @@ impl Segmenter {
         }
     }
 
+    /// The track.
+    pub fn track(&self) -> &TrackRef {
+        &self.track
+    }
+
     /// True while a segment is open.
     pub fn is_open(&self) -> bool {
         self.open.is_some()

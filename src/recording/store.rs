@@ -31,10 +31,20 @@ pub struct RecordingView {
     pub bytes: i64,
 }
 
-/// Stores finished segments until the recorder closes the queue; a segment that cannot be
-/// stored (after one retry) becomes a SYSTEM event `RECORDING_FAILED` and a metric.
-pub async fn run(state: AppState, mut segments: mpsc::Receiver<Recorded>) {
-    while let Some(r) = segments.recv().await {
+/// Stores finished segments, `concurrency` at a time, until the recorder closes the queue; a
+/// segment that cannot be stored (after one retry) becomes a SYSTEM event `RECORDING_FAILED`
+/// and a metric.
+pub async fn run(state: AppState, mut segments: mpsc::Receiver<Recorded>, concurrency: usize) {
+    let queued = futures::stream::poll_fn(|cx| segments.poll_recv(cx));
+    futures::StreamExt::for_each_concurrent(queued, concurrency.max(1), |r| {
+        store_one(&state, r)
+    })
+    .await;
+}
+
+async fn store_one(state: &AppState, r: Recorded) {
+    let state = state.clone();
+    {
         let mut result = save(&state, &r).await;
         if result.is_err() {
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
