@@ -36,42 +36,37 @@ pub struct RecordingView {
 /// and a metric.
 pub async fn run(state: AppState, mut segments: mpsc::Receiver<Recorded>, concurrency: usize) {
     let queued = futures::stream::poll_fn(|cx| segments.poll_recv(cx));
-    futures::StreamExt::for_each_concurrent(queued, concurrency.max(1), |r| {
-        store_one(&state, r)
-    })
-    .await;
+    futures::StreamExt::for_each_concurrent(queued, concurrency.max(1), |r| store_one(&state, r))
+        .await;
 }
 
 async fn store_one(state: &AppState, r: Recorded) {
-    let state = state.clone();
-    {
-        let mut result = save(&state, &r).await;
-        if result.is_err() {
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-            result = save(&state, &r).await;
+    let mut result = save(state, &r).await;
+    if result.is_err() {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        result = save(state, &r).await;
+    }
+    match result {
+        Ok(id) => {
+            metrics::counter!("recording_stored_bytes_total").increment(r.bytes.len() as u64);
+            tracing::debug!(%id, session = %r.track.session_id, "recording segment stored");
         }
-        match result {
-            Ok(id) => {
-                metrics::counter!("recording_stored_bytes_total").increment(r.bytes.len() as u64);
-                tracing::debug!(%id, session = %r.track.session_id, "recording segment stored");
-            }
-            Err(e) => {
-                metrics::counter!("recording_failures_total", "stage" => "store").increment(1);
-                tracing::warn!(error = %e, session = %r.track.session_id, "recording segment lost");
-                let event = crate::events::system::SystemEvent::new(
-                    r.track.session_id,
-                    "RECORDING_FAILED",
-                    3,
-                    Some(serde_json::json!({
-                        "source": r.track.source.as_str(),
-                        "startedAt": r.started_at,
-                        "endedAt": r.ended_at,
-                        "cause": "the recording could not be stored",
-                    })),
-                );
-                if let Err(e) = crate::events::system::record(&state, &event).await {
-                    tracing::warn!(error = %e, "recording failure not recorded");
-                }
+        Err(e) => {
+            metrics::counter!("recording_failures_total", "stage" => "store").increment(1);
+            tracing::warn!(error = %e, session = %r.track.session_id, "recording segment lost");
+            let event = crate::events::system::SystemEvent::new(
+                r.track.session_id,
+                "RECORDING_FAILED",
+                3,
+                Some(serde_json::json!({
+                    "source": r.track.source.as_str(),
+                    "startedAt": r.started_at,
+                    "endedAt": r.ended_at,
+                    "cause": "the recording could not be stored",
+                })),
+            );
+            if let Err(e) = crate::events::system::record(state, &event).await {
+                tracing::warn!(error = %e, "recording failure not recorded");
             }
         }
     }

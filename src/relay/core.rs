@@ -544,7 +544,9 @@ impl Relay {
         std::mem::take(&mut self.events)
     }
 
-    /// Whether a recorder takes captures; without one nothing is captured.
+    /// Whether a recorder takes captures; without one nothing is captured. With one, new
+    /// connections negotiate only the codecs a recording can hold (VP8, VP9, Opus: every
+    /// browser has them), so no track is forwarded but left unrecorded (H.264 would be).
     pub fn set_recording(&mut self, on: bool) {
         self.recording = on;
     }
@@ -844,10 +846,16 @@ impl Relay {
     }
 
     fn new_rtc(&self, now: Instant) -> Rtc {
-        let mut rtc = Rtc::builder()
+        let mut builder = Rtc::builder()
             .set_send_buffer_video(self.config.send_buffer_video)
-            .set_stats_interval(Some(self.config.stats_interval))
-            .build(now);
+            .set_stats_interval(Some(self.config.stats_interval));
+        if self.recording {
+            builder = builder
+                .enable_h264(false)
+                .enable_h265(false)
+                .enable_av1(false);
+        }
+        let mut rtc = builder.build(now);
         for addr in &self.config.candidates {
             if let Ok(c) = Candidate::host(*addr, "udp") {
                 rtc.add_local_candidate(c);

@@ -732,3 +732,51 @@ fn recorded_tracks_are_captured_numbered_on_the_best_layer_and_ended() {
     quiet.stream(&[(p, 7)], Duration::from_secs(1));
     assert!(quiet.relay.take_captures().is_empty());
 }
+
+/// The relay's answer to an offer of every codec str0m knows (H.264 and VP8 among them).
+fn answer_to_a_full_offer(recording: bool) -> String {
+    let mut relay = super::core::Relay::new(super::core::RelayConfig {
+        candidates: vec![relay_addr()],
+        ..super::core::RelayConfig::default()
+    });
+    relay.set_recording(recording);
+    let mut client = str0m::Rtc::new(std::time::Instant::now());
+    let mut change = client.sdp_api();
+    change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+    let (offer, _) = change.apply().expect("an offer");
+    assert!(
+        offer.to_sdp_string().contains("H264"),
+        "the case under test"
+    );
+    let key = super::PeerKey {
+        room: Uuid::new_v4(),
+        peer: Uuid::new_v4(),
+    };
+    relay.command(
+        std::time::Instant::now(),
+        Command::Publish {
+            key,
+            offer: offer.to_sdp_string(),
+            declared: Vec::new(),
+            allowed: vec![Source::Camera],
+            record: Some(Uuid::new_v4()),
+        },
+    );
+    relay
+        .take_events()
+        .into_iter()
+        .find_map(|e| match e {
+            super::Event::Answer { sdp, .. } => Some(sdp),
+            _ => None,
+        })
+        .expect("an answer")
+}
+
+#[test]
+fn a_recording_relay_negotiates_only_codecs_a_recording_holds() {
+    let recorded = answer_to_a_full_offer(true);
+    assert!(recorded.contains("VP8"), "{recorded}");
+    assert!(!recorded.contains("H264"), "{recorded}");
+    let forwarded_only = answer_to_a_full_offer(false);
+    assert!(forwarded_only.contains("H264"), "{forwarded_only}");
+}
