@@ -7,5 +7,5 @@ bash scripts/services.sh >/dev/null
 bash scripts/browser-deps.sh
 out="$PWD/docs/screenshots"
 mkdir -p "$out"
-SCREENSHOTS="$out" cargo test --test browser_exam --test browser_staff -- --test-threads 1
+SCREENSHOTS="$out" cargo test --test browser_exam --test browser_staff --test browser_review -- --test-threads 1
 ls -1 "$out"

@@ -185,12 +185,13 @@ export function recordingsPanel({ client, sessionId, name, events, recordMedia }
       );
       return player(source, label, video, fig, note);
     });
+    // The note (e.g. "plays with the camera") follows the coverage after a dash when it has text.
     const micNote = h("span", { class: "mic-note" });
     const audio = h("audio", { id: "recording-audio-microphone", preload: "auto" });
     const micLine = h(
       "p",
       { class: "hint mic-line", id: "recording-pane-microphone", "data-source": "microphone" },
-      `Microphone · ${coveredText(timeline.tracks.microphone, duration)}: `,
+      `Microphone · ${coveredText(timeline.tracks.microphone, duration)}`,
       micNote,
     );
     const mic = player("microphone", "Microphone", audio, micLine, micNote);
@@ -371,7 +372,9 @@ export function recordingsPanel({ client, sessionId, name, events, recordMedia }
      * @param {string} text
      */
     function setNote(p, text) {
-      if (p.note.textContent !== text) p.note.textContent = text;
+      // The microphone's note runs on after its coverage on one line.
+      const shown = text && p.source === "microphone" ? ` — ${text}` : text;
+      if (p.note.textContent !== shown) p.note.textContent = shown;
       p.note.hidden = !text;
     }
 

@@ -57,40 +57,45 @@ pub async fn purge(state: &AppState, cutoff: DateTime<Utc>) -> Result<Purged, Er
             break;
         }
     }
-    // Artifacts: the object first, then its row (a crash in between leaves a row whose
-    // object is gone, which reads as not found and is purged again next time).
-    loop {
-        let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(&format!(
-            "SELECT a.id, a.session_id FROM artifacts a JOIN sessions s ON s.id = a.session_id
-              WHERE a.created_at < $1 AND NOT {UNDER_REVIEW}
-              ORDER BY a.created_at LIMIT $2"
-        ))
-        .bind(cutoff)
-        .bind(PAGE)
-        .fetch_all(&state.db)
-        .await?;
-        if rows.is_empty() {
-            break;
-        }
-        for (artifact, session) in &rows {
-            state.artifacts.delete_object(*session, *artifact).await?;
-        }
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
-        sqlx::query("DELETE FROM artifacts WHERE id = ANY($1)")
-            .bind(&ids)
-            .execute(&state.db)
-            .await?;
-        purged.artifacts += ids.len() as u64;
-        if (rows.len() as i64) < PAGE {
-            break;
+    // Artifacts and recordings: the object first, then its row (a crash in between leaves a
+    // row whose object is gone, which reads as not found and is purged again next time).
+    purged.artifacts = purge_objects(state, cutoff, Stored::Artifacts).await?;
+    purged.recordings = purge_objects(state, cutoff, Stored::Recordings).await?;
+    Ok(purged)
+}
+
+/// The encrypted objects listed in Postgres.
+#[derive(Clone, Copy)]
+enum Stored {
+    /// Frame artifacts (`artifacts`).
+    Artifacts,
+    /// Recording segments (`recordings`).
+    Recordings,
+}
+
+impl Stored {
+    fn table(self) -> &'static str {
+        match self {
+            Stored::Artifacts => "artifacts",
+            Stored::Recordings => "recordings",
         }
     }
-    // Recordings: likewise, the object first, then its row.
+}
+
+/// Deletes the objects of `what` older than `cutoff` whose sessions are not under review,
+/// object then row, a page at a time; returns how many.
+async fn purge_objects(
+    state: &AppState,
+    cutoff: DateTime<Utc>,
+    what: Stored,
+) -> Result<u64, Error> {
+    let table = what.table();
+    let mut purged = 0;
     loop {
         let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(&format!(
-            "SELECT r.id, r.session_id FROM recordings r JOIN sessions s ON s.id = r.session_id
-              WHERE r.created_at < $1 AND NOT {UNDER_REVIEW}
-              ORDER BY r.created_at LIMIT $2"
+            "SELECT o.id, o.session_id FROM {table} o JOIN sessions s ON s.id = o.session_id
+              WHERE o.created_at < $1 AND NOT {UNDER_REVIEW}
+              ORDER BY o.created_at LIMIT $2"
         ))
         .bind(cutoff)
         .bind(PAGE)
@@ -99,18 +104,18 @@ pub async fn purge(state: &AppState, cutoff: DateTime<Utc>) -> Result<Purged, Er
         if rows.is_empty() {
             break;
         }
-        for (recording, session) in &rows {
-            state
-                .artifacts
-                .delete_recording(*session, *recording)
-                .await?;
+        for (id, session) in &rows {
+            match what {
+                Stored::Artifacts => state.artifacts.delete_object(*session, *id).await?,
+                Stored::Recordings => state.artifacts.delete_recording(*session, *id).await?,
+            }
         }
         let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
-        sqlx::query("DELETE FROM recordings WHERE id = ANY($1)")
+        sqlx::query(&format!("DELETE FROM {table} WHERE id = ANY($1)"))
             .bind(&ids)
             .execute(&state.db)
             .await?;
-        purged.recordings += ids.len() as u64;
+        purged += ids.len() as u64;
         if (rows.len() as i64) < PAGE {
             break;
         }

@@ -23,7 +23,7 @@ const WAIT: Duration = Duration::from_secs(15);
 
 /// Counts the RTP packets a proctor's peer receives on any track.
 #[derive(Default)]
-struct Received(Arc<AtomicUsize>);
+pub struct Received(pub Arc<AtomicUsize>);
 
 impl Observer for Received {
     fn track(&self, track: Arc<dyn TrackRemote>) {

@@ -3,20 +3,19 @@
 //! `ffprobe` (Debian's ffmpeg), cut in two by a reconnect, kept through a store outage as a
 //! SYSTEM event while forwarding goes on, hidden from candidates, and purged by retention.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use loadtest::peer::{vp8_header, vp8_packet, Observer, Peer};
+use loadtest::peer::{vp8_header, vp8_packet, Peer};
 use proctor_hub::model::UserRole;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use webrtc::media_stream::track_local::TrackLocal;
-use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use crate::helpers::{new_session, spawn_app_with, TestApp};
-use crate::media::publisher_in;
+use crate::media::{publisher_in, Received};
 use crate::ws::{authed, recv, recv_type, send};
 
 const SSRC: u32 = 0x0BAD_CAFE;
@@ -40,6 +39,26 @@ async fn camera(
         tokio::time::sleep_until(start + Duration::from_millis(u64::from(i + 1) * 33)).await;
     }
     from + frames
+}
+
+/// The candidate's laptop publishes `secs` of camera from frame `from`, then leaves (its
+/// track ends, its segment is stored); returns the next frame number.
+async fn publish_for(
+    app: &TestApp,
+    candidate: &str,
+    room: uuid::Uuid,
+    from: u32,
+    secs: u32,
+) -> u32 {
+    let (laptop, peer, track) = publisher_in(app, candidate, room, SSRC).await;
+    tokio::time::timeout(Duration::from_secs(15), peer.connected())
+        .await
+        .unwrap()
+        .unwrap();
+    let next = camera(&track, from, secs).await;
+    peer.pc.close().await.unwrap();
+    drop(laptop);
+    next
 }
 
 /// The session's recordings, as staff list them, once `n` are there.
@@ -119,15 +138,8 @@ async fn a_published_camera_is_recorded_as_webm_staff_can_seek_and_retention_pur
     let app = spawn_app_with(pool, |_| {}).await;
     let (candidate, session, room, _) = new_session(&app).await;
     let (_, staff) = app.user_with_token(UserRole::Proctor).await;
-    let (laptop, peer, track) = publisher_in(&app, &candidate, room, SSRC).await;
-    tokio::time::timeout(Duration::from_secs(15), peer.connected())
-        .await
-        .unwrap()
-        .unwrap();
-    camera(&track, 0, 10).await;
-    // The laptop leaves: the track ends and its segment is finished and stored.
-    peer.pc.close().await.unwrap();
-    drop(laptop);
+    // The laptop leaves after 10 s: the track ends and its segment is finished and stored.
+    publish_for(&app, &candidate, room, 0, 10).await;
     let items = recordings(&app, &staff, session, 1).await;
     assert_eq!(items.len(), 1, "{items:?}");
     let rec = &items[0];
@@ -202,21 +214,10 @@ async fn a_reconnect_makes_two_segments_with_the_gap_between(pool: PgPool) {
     let app = spawn_app_with(pool, |_| {}).await;
     let (candidate, session, room, _) = new_session(&app).await;
     let (_, staff) = app.user_with_token(UserRole::Proctor).await;
-    let mut next = 0;
-    for round in 0..2 {
-        let (laptop, peer, track) = publisher_in(&app, &candidate, room, SSRC).await;
-        tokio::time::timeout(Duration::from_secs(15), peer.connected())
-            .await
-            .unwrap()
-            .unwrap();
-        next = camera(&track, next, 3).await;
-        peer.pc.close().await.unwrap();
-        drop(laptop);
-        if round == 0 {
-            // Offline for two seconds.
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        }
-    }
+    let next = publish_for(&app, &candidate, room, 0, 3).await;
+    // Offline for two seconds, then back.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    publish_for(&app, &candidate, room, next, 3).await;
     let items = recordings(&app, &staff, session, 2).await;
     assert_eq!(items.len(), 2, "{items:?}");
     let at =
@@ -237,23 +238,6 @@ async fn a_reconnect_makes_two_segments_with_the_gap_between(pool: PgPool) {
         assert!((2.5..=3.5).contains(&duration), "{duration}");
     }
     app.stop().await;
-}
-
-/// Counts the RTP packets a proctor receives.
-#[derive(Default)]
-struct Received(Arc<AtomicUsize>);
-
-impl Observer for Received {
-    fn track(&self, track: Arc<dyn TrackRemote>) {
-        let received = self.0.clone();
-        tokio::spawn(async move {
-            while let Some(evt) = track.poll().await {
-                if let TrackRemoteEvent::OnRtpPacket(_) = evt {
-                    received.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        });
-    }
 }
 
 #[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
@@ -336,14 +320,7 @@ async fn an_exam_without_recording_records_nothing(pool: PgPool) {
         .await
         .unwrap();
     let (_, staff) = app.user_with_token(UserRole::Proctor).await;
-    let (laptop, peer, track) = publisher_in(&app, &candidate, room, SSRC).await;
-    tokio::time::timeout(Duration::from_secs(15), peer.connected())
-        .await
-        .unwrap()
-        .unwrap();
-    camera(&track, 0, 2).await;
-    peer.pc.close().await.unwrap();
-    drop(laptop);
+    publish_for(&app, &candidate, room, 0, 2).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(recordings(&app, &staff, session, 0).await.is_empty());
     app.stop().await;
