@@ -37,6 +37,8 @@ enum Command {
     },
     /// Create the database if missing and apply migrations, then exit.
     Migrate,
+    /// Print the OpenAPI document of the HTTP API (also served at `/api/v1/openapi.json`).
+    Openapi,
     /// Create a user.
     CreateUser {
         #[arg(long)]
@@ -81,6 +83,12 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Error> {
+    if matches!(cli.command, Command::Openapi) {
+        let spec = serde_json::to_string_pretty(&proctor_hub::http::spec())
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        println!("{spec}");
+        return Ok(());
+    }
     let demo = matches!(cli.command, Command::Serve { demo: true });
     // Commands that only touch the database need no JWT secret.
     let needs_secret = matches!(cli.command, Command::Serve { .. });
@@ -99,6 +107,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             tracing::info!(addr = %app.local_addr(), "proctor hub listening");
             app.run().await
         }
+        Command::Openapi => Ok(()),
         Command::Migrate => {
             store::postgres::ensure_database(&config.database_url).await?;
             let db = store::postgres::connect(&config.database_url).await?;

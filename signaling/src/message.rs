@@ -284,6 +284,7 @@ pub use rooms::Role;
     feature = "sqlx",
     sqlx(type_name = "session_status", rename_all = "SCREAMING_SNAKE_CASE")
 )]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SessionStatus {
     /// In progress.

@@ -7,9 +7,9 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::error::Error;
@@ -19,16 +19,20 @@ use crate::http::extract::{AuthUser, Json, Path};
 use crate::state::AppState;
 
 /// The routes of this module; uploads may be up to `max_bytes`.
-pub fn router(max_bytes: usize) -> Router<AppState> {
-    Router::new()
-        .route(
-            "/sessions/{id}/artifacts",
-            post(upload).layer(DefaultBodyLimit::max(max_bytes)),
-        )
-        .route("/artifacts/{frame_ref}", get(download))
+pub fn router(max_bytes: usize) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes({
+            let (schemas, paths, method) = routes!(upload);
+            (
+                schemas,
+                paths,
+                method.layer(DefaultBodyLimit::max(max_bytes)),
+            )
+        })
+        .routes(routes!(download))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Uploaded {
     frame_ref: String,
@@ -37,6 +41,15 @@ struct Uploaded {
     size: usize,
 }
 
+/// Upload an evidence image (JPEG, PNG or WebP) for the session's events (its CANDIDATE or MOBILE).
+#[utoipa::path(post,
+    path = "/sessions/{id}/artifacts",
+    tag = "artifacts",
+    params(("id" = Uuid, Path, description = "Session id")),
+    request_body(content = Vec<u8>, content_type = "image/jpeg", description = "The image bytes"),
+    responses((status = 201, description = "Stored, encrypted", body = Uploaded),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = crate::http::openapi::ErrorBody),
+        (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`", body = crate::http::openapi::ErrorBody)))]
 async fn upload(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -82,6 +95,12 @@ async fn upload(
     ))
 }
 
+/// Download an evidence image (staff).
+#[utoipa::path(get,
+    path = "/artifacts/{frame_ref}",
+    tag = "artifacts",
+    params(("frame_ref" = String, Path, description = "The artifact reference from the upload")),
+    responses((status = 200, description = "The image", content_type = "image/jpeg", body = Vec<u8>)))]
 async fn download(
     State(state): State<AppState>,
     caller: AuthUser,

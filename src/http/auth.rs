@@ -2,9 +2,10 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::Router;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::limiter;
@@ -16,15 +17,16 @@ use crate::state::{AppState, HubSignal};
 use crate::store::users::{self, UserView};
 
 /// The routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/login", post(login))
-        .route("/auth/refresh", post(refresh))
-        .route("/auth/logout", post(logout))
-        .route("/me", get(me))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(me))
 }
 
-#[derive(Deserialize)]
+/// Credentials.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct LoginBody {
     email: String,
@@ -32,7 +34,8 @@ struct LoginBody {
     device_fingerprint: Option<String>,
 }
 
-#[derive(Serialize)]
+/// The user the tokens belong to.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct TokenUser {
     id: Uuid,
@@ -41,7 +44,8 @@ struct TokenUser {
     role: crate::model::UserRole,
 }
 
-#[derive(Serialize)]
+/// A fresh access token (short-lived JWT) and a one-time refresh token.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct TokenResponse {
     access_token: String,
@@ -93,6 +97,14 @@ fn refresh_tokens(state: &AppState) -> RefreshTokens<'_> {
     }
 }
 
+/// Log in.
+///
+/// Unknown email and wrong password get the same 401 `INVALID_CREDENTIALS`; repeated failures
+/// are throttled per account and client (429 `RATE_LIMITED`).
+#[utoipa::path(post, path = "/auth/login", tag = "auth", security(()),
+    request_body = LoginBody,
+    responses((status = 200, description = "Logged in", body = TokenResponse),
+        (status = 401, description = "`INVALID_CREDENTIALS`", body = crate::http::openapi::ErrorBody)))]
 #[tracing::instrument(skip_all)]
 async fn login(
     State(state): State<AppState>,
@@ -150,13 +162,21 @@ async fn login(
     Ok(Json(tokens(&state, user, refresh).await?))
 }
 
-#[derive(Deserialize)]
+/// A refresh token to rotate.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RefreshBody {
     refresh_token: String,
     device_fingerprint: Option<String>,
 }
 
+/// Rotate a refresh token: the old one is spent and a new pair returned.
+///
+/// Replaying a spent token gets 401 `REFRESH_TOKEN_REUSED` and revokes the whole family.
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", security(()),
+    request_body = RefreshBody,
+    responses((status = 200, description = "New tokens", body = TokenResponse),
+        (status = 401, description = "`INVALID_REFRESH_TOKEN` or `REFRESH_TOKEN_REUSED`", body = crate::http::openapi::ErrorBody)))]
 #[tracing::instrument(skip_all)]
 async fn refresh(
     State(state): State<AppState>,
@@ -198,12 +218,17 @@ async fn refresh(
     }
 }
 
-#[derive(Deserialize)]
+/// The refresh token whose family ends.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct LogoutBody {
     refresh_token: String,
 }
 
+/// Log out: revokes the refresh token's whole family. Always 204.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(()),
+    request_body = LogoutBody,
+    responses((status = 204, description = "Logged out")))]
 async fn logout(
     State(state): State<AppState>,
     Json(body): Json<LogoutBody>,
@@ -216,7 +241,8 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+/// The caller.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct MeResponse {
     #[serde(flatten)]
@@ -227,6 +253,9 @@ struct MeResponse {
     session_id: Option<Uuid>,
 }
 
+/// The current user, and the role this token acts as.
+#[utoipa::path(get, path = "/me", tag = "auth",
+    responses((status = 200, description = "The caller", body = MeResponse)))]
 async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<Json<MeResponse>, Error> {
     let user = users::by_id(&state.db, caller.user_id)
         .await?

@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, HashSet};
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::error::Error;
@@ -21,10 +21,10 @@ use crate::model::Role;
 use crate::state::AppState;
 
 /// The routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/sessions/{id}/events", post(post_events).get(list))
-        .route("/sessions/{id}/events/summary", get(summary))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(post_events, list))
+        .routes(routes!(summary))
 }
 
 /// The session `id` as its device sees it: the candidate's own laptop (LAPTOP) or a phone
@@ -61,12 +61,12 @@ pub async fn device_session(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct Batch {
     events: Vec<Value>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Rejected {
     index: usize,
@@ -75,7 +75,7 @@ struct Rejected {
     reason: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Accepted {
     /// Valid events, now stored (new or already stored before).
@@ -85,6 +85,14 @@ struct Accepted {
     rejected: Vec<Rejected>,
 }
 
+/// Report proctoring events (the session's CANDIDATE or its MOBILE); `eventId` makes retries idempotent.
+#[utoipa::path(post,
+    path = "/sessions/{id}/events",
+    tag = "events",
+    params(("id" = Uuid, Path, description = "Session id")),
+    request_body = Batch,
+    responses((status = 202, description = "Accepted (durable)", body = Accepted),
+        (status = 409, description = "`SESSION_CLOSED`", body = crate::http::openapi::ErrorBody)))]
 async fn post_events(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -176,7 +184,7 @@ async fn post_events(
 }
 
 /// One event as staff read it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct EventItem {
     id: Uuid,
@@ -214,7 +222,8 @@ impl From<StoredEvent> for EventItem {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 struct ListQuery {
     event_type: Option<String>,
@@ -242,9 +251,15 @@ fn store_error(e: crate::events::StoreError) -> Error {
     }
 }
 
+/// The session's events, oldest first (staff).
+#[utoipa::path(get,
+    path = "/sessions/{id}/events",
+    tag = "events",
+    params(("id" = Uuid, Path, description = "Session id"), ListQuery),
+    responses((status = 200, description = "A page of events", body = Page<EventItem>)))]
 async fn list(
     State(state): State<AppState>,
-    Staff(_): Staff,
+    Staff(_staff): Staff,
     Path(id): Path<Uuid>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Page<EventItem>>, Error> {
@@ -286,7 +301,7 @@ async fn list(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Summary {
     session_id: Uuid,
@@ -296,9 +311,15 @@ struct Summary {
     violation_score: f64,
 }
 
+/// Counts per type and the violation score (staff).
+#[utoipa::path(get,
+    path = "/sessions/{id}/events/summary",
+    tag = "events",
+    params(("id" = Uuid, Path, description = "Session id")),
+    responses((status = 200, description = "Counts and score", body = Summary)))]
 async fn summary(
     State(state): State<AppState>,
-    Staff(_): Staff,
+    Staff(_staff): Staff,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Summary>, Error> {
     let violation_score = session_score(&state, id).await?;

@@ -6,11 +6,11 @@ use std::collections::HashSet;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
-use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::audit::{self, AuditEntry};
@@ -27,25 +27,16 @@ pub const MAX_QUESTIONS: i64 = 500;
 pub const MAX_ASSIGN: usize = 5000;
 
 /// The routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/exams", get(list).post(create))
-        .route("/exams/{id}", get(show).patch(update))
-        .route("/exams/{id}/publish", post(publish))
-        .route("/exams/{id}/archive", post(archive))
-        .route(
-            "/exams/{id}/questions",
-            get(list_questions).post(create_question),
-        )
-        .route(
-            "/exams/{id}/questions/{qid}",
-            axum::routing::patch(update_question).delete(delete_question),
-        )
-        .route("/exams/{id}/assignments", put(assign).get(list_assignments))
-        .route(
-            "/exams/{id}/assignments/{candidate_id}",
-            axum::routing::delete(unassign),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update))
+        .routes(routes!(publish))
+        .routes(routes!(archive))
+        .routes(routes!(list_questions, create_question))
+        .routes(routes!(update_question, delete_question))
+        .routes(routes!(assign, list_assignments))
+        .routes(routes!(unassign))
 }
 
 /// Deserializes a field that may be absent (outer `None`), `null` (`Some(None)`) or a value.
@@ -57,7 +48,7 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CreateExam {
     title: String,
@@ -128,6 +119,12 @@ fn exam_audit(actor: Uuid, action_type: &'static str, payload: Value) -> AuditEn
     }
 }
 
+/// Create an exam (ADMIN).
+#[utoipa::path(post,
+    path = "/exams",
+    tag = "exams",
+    request_body = CreateExam,
+    responses((status = 201, description = "Created (DRAFT)", body = ExamView)))]
 async fn create(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -173,16 +170,23 @@ async fn create(
     Ok((StatusCode::CREATED, Json(exam.into())))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     status: Option<ExamStatus>,
     limit: Option<i64>,
     cursor: Option<String>,
 }
 
+/// List exams (staff).
+#[utoipa::path(get,
+    path = "/exams",
+    tag = "exams",
+    params(ListQuery),
+    responses((status = 200, description = "A page of exams", body = Page<ExamView>)))]
 async fn list(
     State(state): State<AppState>,
-    Staff(_): Staff,
+    Staff(_staff): Staff,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Page<ExamView>>, Error> {
     let (limit, cursor) = page::parse(q.limit, q.cursor)?;
@@ -208,9 +212,15 @@ async fn list(
     }))
 }
 
+/// One exam (staff).
+#[utoipa::path(get,
+    path = "/exams/{id}",
+    tag = "exams",
+    params(("id" = Uuid, Path, description = "Exam id")),
+    responses((status = 200, description = "The exam", body = ExamView)))]
 async fn show(
     State(state): State<AppState>,
-    Staff(_): Staff,
+    Staff(_staff): Staff,
     Path(id): Path<Uuid>,
 ) -> Result<Json<ExamView>, Error> {
     let exam = exams::by_id(&state.db, id)
@@ -219,7 +229,7 @@ async fn show(
     Ok(Json(exam.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct UpdateExam {
     title: Option<String>,
@@ -235,6 +245,13 @@ struct UpdateExam {
 
 /// Exams are editable while DRAFT or PUBLISHED (a published window may be moved; sessions
 /// already started keep the `expiresAt` computed at their start); ARCHIVED ones are frozen.
+#[utoipa::path(patch,
+    path = "/exams/{id}",
+    tag = "exams",
+    params(("id" = Uuid, Path, description = "Exam id")),
+    request_body = UpdateExam,
+    responses((status = 200, description = "Updated", body = ExamView),
+        (status = 409, description = "`EXAM_ARCHIVED`", body = crate::http::openapi::ErrorBody)))]
 async fn update(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -302,6 +319,13 @@ async fn update(
     Ok(Json(exam.into()))
 }
 
+/// Publish a DRAFT exam (ADMIN).
+#[utoipa::path(post,
+    path = "/exams/{id}/publish",
+    tag = "exams",
+    params(("id" = Uuid, Path, description = "Exam id")),
+    responses((status = 200, description = "Published", body = ExamView),
+        (status = 409, description = "Not DRAFT", body = crate::http::openapi::ErrorBody)))]
 async fn publish(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -376,6 +400,13 @@ impl Transition {
     }
 }
 
+/// Archive a PUBLISHED exam (ADMIN).
+#[utoipa::path(post,
+    path = "/exams/{id}/archive",
+    tag = "exams",
+    params(("id" = Uuid, Path, description = "Exam id")),
+    responses((status = 200, description = "Archived", body = ExamView),
+        (status = 409, description = "Not PUBLISHED", body = crate::http::openapi::ErrorBody)))]
 async fn archive(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -398,7 +429,7 @@ async fn archive(
 // ---------------------------------------------------------------------------------------------
 // Questions
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CreateQuestion {
     #[serde(rename = "type")]
@@ -412,7 +443,7 @@ struct CreateQuestion {
     order_index: Option<i32>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct UpdateQuestion {
     #[serde(rename = "type")]
@@ -548,9 +579,15 @@ async fn lock_draft(
     Ok(exam)
 }
 
+/// The exam's questions with answer keys (staff).
+#[utoipa::path(get,
+    path = "/exams/{id}/questions",
+    tag = "questions",
+    params(("id" = Uuid, Path, description = "Exam id")),
+    responses((status = 200, description = "The questions, in order", body = Page<QuestionView>)))]
 async fn list_questions(
     State(state): State<AppState>,
-    Staff(_): Staff,
+    Staff(_staff): Staff,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Page<QuestionView>>, Error> {
     exams::by_id(&state.db, id)
@@ -568,6 +605,14 @@ async fn list_questions(
     }))
 }
 
+/// Add a question (ADMIN, DRAFT exams only).
+#[utoipa::path(post,
+    path = "/exams/{id}/questions",
+    tag = "questions",
+    params(("id" = Uuid, Path, description = "Exam id")),
+    request_body = CreateQuestion,
+    responses((status = 201, description = "Created", body = QuestionView),
+        (status = 409, description = "`EXAM_NOT_DRAFT`, `TOO_MANY_QUESTIONS`", body = crate::http::openapi::ErrorBody)))]
 async fn create_question(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -624,6 +669,14 @@ async fn create_question(
     Ok((StatusCode::CREATED, Json(q.into())))
 }
 
+/// Change a question (ADMIN, DRAFT exams only).
+#[utoipa::path(patch,
+    path = "/exams/{id}/questions/{qid}",
+    tag = "questions",
+    params(("id" = Uuid, Path, description = "Exam id"), ("qid" = Uuid, Path, description = "Question id")),
+    request_body = UpdateQuestion,
+    responses((status = 200, description = "Updated", body = QuestionView),
+        (status = 409, description = "`EXAM_NOT_DRAFT`", body = crate::http::openapi::ErrorBody)))]
 async fn update_question(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -671,6 +724,13 @@ async fn update_question(
     Ok(Json(q.into()))
 }
 
+/// Delete a question (ADMIN, DRAFT exams only).
+#[utoipa::path(delete,
+    path = "/exams/{id}/questions/{qid}",
+    tag = "questions",
+    params(("id" = Uuid, Path, description = "Exam id"), ("qid" = Uuid, Path, description = "Question id")),
+    responses((status = 204, description = "Deleted"),
+        (status = 409, description = "`EXAM_NOT_DRAFT`", body = crate::http::openapi::ErrorBody)))]
 async fn delete_question(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -703,7 +763,7 @@ async fn delete_question(
 // ---------------------------------------------------------------------------------------------
 // Assignments
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Assign {
     /// The candidates by id…
@@ -757,6 +817,12 @@ async fn candidates_by_email(
 }
 
 /// Adds (or updates the extra time of) assignments; existing ones not named stay.
+#[utoipa::path(put,
+    path = "/exams/{id}/assignments",
+    tag = "assignments",
+    params(("id" = Uuid, Path, description = "Exam id")),
+    request_body = Assign,
+    responses((status = 200, description = "The assignments made", body = Page<AssignmentView>)))]
 async fn assign(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -848,9 +914,15 @@ async fn assign(
     }))
 }
 
+/// The exam's assignments (staff).
+#[utoipa::path(get,
+    path = "/exams/{id}/assignments",
+    tag = "assignments",
+    params(("id" = Uuid, Path, description = "Exam id"), PageQuery),
+    responses((status = 200, description = "A page of assignments", body = Page<AssignmentView>)))]
 async fn list_assignments(
     State(state): State<AppState>,
-    Staff(_): Staff,
+    Staff(_staff): Staff,
     Path(id): Path<Uuid>,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<Page<AssignmentView>>, Error> {
@@ -865,6 +937,12 @@ async fn list_assignments(
     })))
 }
 
+/// Remove an assignment (ADMIN).
+#[utoipa::path(delete,
+    path = "/exams/{id}/assignments/{candidate_id}",
+    tag = "assignments",
+    params(("id" = Uuid, Path, description = "Exam id"), ("candidate_id" = Uuid, Path, description = "Candidate id")),
+    responses((status = 204, description = "Unassigned")))]
 async fn unassign(
     State(state): State<AppState>,
     Admin(admin): Admin,

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::error::Error;
@@ -23,11 +23,11 @@ use crate::store::{exams, sessions_lookup::SessionFacts};
 pub const CHECK_ROOM_TTL: Duration = Duration::from_secs(600);
 
 /// The routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/exams/{id}/media-check", post(create))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct CheckRoom {
     room_id: Uuid,
@@ -36,6 +36,11 @@ struct CheckRoom {
 
 /// `POST /exams/{id}/media-check` → 201 `{roomId, expiresAt}` for a candidate assigned to the
 /// exam (404 for any other exam, as for everything a candidate may not see).
+#[utoipa::path(post,
+    path = "/exams/{id}/media-check",
+    tag = "sessions",
+    params(("id" = Uuid, Path, description = "Exam id")),
+    responses((status = 201, description = "A check room", body = CheckRoom)))]
 async fn create(
     State(state): State<AppState>,
     Candidate(me): Candidate,

@@ -8,6 +8,7 @@ pub mod exams;
 pub mod extract;
 pub mod health;
 pub mod media_check;
+pub mod openapi;
 pub mod page;
 pub mod pages;
 pub mod pairing;
@@ -25,6 +26,7 @@ use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::Error;
 use crate::state::AppState;
@@ -34,18 +36,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .merge(auth::router())
-        .merge(users::router())
-        .merge(pairing::router())
-        .merge(media_check::router())
-        .merge(exams::router())
-        .merge(sessions::router())
-        .merge(proctor::router())
-        .merge(events::router())
-        .merge(recordings::router())
-        .merge(artifacts::router(state.config.events.artifact_max_bytes))
-        .fallback(not_found);
+    let (api, spec) = api(state.config.events.artifact_max_bytes).split_for_parts();
+    let doc = openapi::Document::new(&openapi::finish(spec));
     let origins: Vec<HeaderValue> = state
         .config
         .allowed_origins
@@ -67,7 +59,11 @@ pub fn router(state: AppState) -> Router {
         ])
         .max_age(Duration::from_secs(600));
     Router::new()
-        .nest("/api/v1", api)
+        .merge(api)
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || openapi::serve(doc.clone())),
+        )
         .merge(health::router())
         .merge(pages::router())
         .merge(web::router())
@@ -86,6 +82,28 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The `/api/v1` routes with their OpenAPI operations; uploads may be up to
+/// `artifact_max_bytes`.
+pub fn api(artifact_max_bytes: usize) -> OpenApiRouter<AppState> {
+    let v1 = OpenApiRouter::new()
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(pairing::router())
+        .merge(media_check::router())
+        .merge(exams::router())
+        .merge(sessions::router())
+        .merge(proctor::router())
+        .merge(events::router())
+        .merge(recordings::router())
+        .merge(artifacts::router(artifact_max_bytes));
+    OpenApiRouter::new().nest("/api/v1", v1)
+}
+
+/// The finished OpenAPI document of [`api`].
+pub fn spec() -> utoipa::openapi::OpenApi {
+    openapi::finish(api(MAX_BODY_BYTES).into_openapi())
 }
 
 async fn not_found() -> Error {

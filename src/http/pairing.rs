@@ -3,10 +3,10 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::Router;
 use chrono::{Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::limiter;
@@ -24,14 +24,14 @@ const MAX_FAILED_CLAIMS_PER_IP: u32 = 20;
 const FAILED_CLAIM_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/sessions/{id}/pairing", post(mint))
-        .route("/pairing/claim", post(claim))
-        .route("/pairing/renew", post(renew))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(mint))
+        .routes(routes!(claim))
+        .routes(routes!(renew))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Minted {
     pairing_url: String,
@@ -39,6 +39,13 @@ struct Minted {
     qr_svg: String,
 }
 
+/// Mint a pairing token for the phone (the session's CANDIDATE); at most one is live per session.
+#[utoipa::path(post,
+    path = "/sessions/{id}/pairing",
+    tag = "pairing",
+    params(("id" = Uuid, Path, description = "Session id")),
+    responses((status = 201, description = "A one-time pairing token", body = Minted),
+        (status = 409, description = "`SESSION_CLOSED`", body = crate::http::openapi::ErrorBody)))]
 async fn mint(
     State(state): State<AppState>,
     Candidate(caller): Candidate,
@@ -69,14 +76,14 @@ async fn mint(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ClaimBody {
     token: String,
     device_fingerprint: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Claimed {
     access_token: String,
@@ -96,6 +103,14 @@ fn token_invalid() -> Error {
     }
 }
 
+/// The phone claims a pairing token, once.
+#[utoipa::path(post,
+    path = "/pairing/claim",
+    tag = "pairing",
+    security(()),
+    request_body = ClaimBody,
+    responses((status = 200, description = "Paired: a MOBILE token", body = Claimed),
+        (status = 410, description = "`PAIRING_TOKEN_INVALID`", body = crate::http::openapi::ErrorBody)))]
 async fn claim(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -185,7 +200,7 @@ async fn claim(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RenewBody {
     session_id: Uuid,
@@ -193,7 +208,7 @@ struct RenewBody {
     device_fingerprint: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Renewed {
     access_token: String,
@@ -207,6 +222,13 @@ struct Renewed {
 /// network switch, the screen locking) reconnects without pairing again. 401
 /// `DEVICE_TOKEN_INVALID` once the phone was unpaired, rejected or replaced, or from another
 /// device; 409 `SESSION_CLOSED` once the session ended.
+#[utoipa::path(post,
+    path = "/pairing/renew",
+    tag = "pairing",
+    security(()),
+    request_body = RenewBody,
+    responses((status = 200, description = "A new MOBILE access token", body = Renewed),
+        (status = 401, description = "`DEVICE_TOKEN_INVALID`", body = crate::http::openapi::ErrorBody)))]
 async fn renew(
     State(state): State<AppState>,
     Json(body): Json<RenewBody>,

@@ -7,11 +7,11 @@ use std::collections::{HashMap, HashSet};
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
-use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::audit::{self, AuditEntry};
@@ -25,19 +25,19 @@ use crate::store::sessions::{self, ScoreView};
 
 /// The routes of this module (`GET /exams/{id}/sessions` is mounted by `http::sessions`,
 /// which owns that path's POST).
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/sessions/{id}/actions", post(act).get(list_actions))
-        .route("/sessions/{id}/review", post(review))
-        .route("/sessions/{id}/grades", put(grade))
-        .route("/sessions/{id}/score", get(score))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(act, list_actions))
+        .routes(routes!(review))
+        .routes(routes!(grade))
+        .routes(routes!(score))
 }
 
 /// Liveness of a session's two devices as the dashboard shows it, with the WebSocket's values:
 /// `ONLINE` (its heartbeat key is live), `LOST` (the session is in progress — so the laptop
 /// started it, and the phone if one paired — but no heartbeat is live), `UNKNOWN` (no phone
 /// paired, the session ended, or the heartbeat store cannot be read: a gap is never a loss).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Liveness {
     /// The laptop.
@@ -84,7 +84,7 @@ async fn liveness(state: &AppState, sessions: &[DeviceFacts]) -> Vec<Liveness> {
         .collect()
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct CandidateRef {
     id: Uuid,
@@ -92,7 +92,7 @@ struct CandidateRef {
     email: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct StaffSession {
     id: Uuid,
@@ -122,7 +122,8 @@ struct StaffSessionRow {
     mobile_seen: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct SessionListQuery {
     status: Option<SessionStatus>,
@@ -135,9 +136,14 @@ pub(crate) struct SessionListQuery {
 }
 
 /// `GET /exams/{id}/sessions`: the exam's sessions, oldest start first.
+#[utoipa::path(get,
+    path = "/exams/{id}/sessions",
+    tag = "proctoring",
+    params(("id" = Uuid, Path, description = "Exam id"), SessionListQuery),
+    responses((status = 200, description = "A page of sessions", body = Page<StaffSession>)))]
 pub(crate) async fn list_sessions(
     State(state): State<AppState>,
-    Staff(_): Staff,
+    Staff(_staff): Staff,
     Path(exam_id): Path<Uuid>,
     Query(q): Query<SessionListQuery>,
 ) -> Result<Json<Page<StaffSession>>, Error> {
@@ -206,7 +212,7 @@ pub(crate) async fn list_sessions(
 }
 
 /// What staff may do to a session.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 enum ActionType {
     Warn,
@@ -228,7 +234,7 @@ impl ActionType {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ActionBody {
     action_type: ActionType,
@@ -237,7 +243,7 @@ struct ActionBody {
 }
 
 /// An `admin_actions` row as the API shows it.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AdminActionView {
     /// Id.
@@ -272,6 +278,13 @@ fn closed() -> Error {
 }
 
 /// `POST /sessions/{id}/actions` → 201 the AdminAction.
+#[utoipa::path(post,
+    path = "/sessions/{id}/actions",
+    tag = "proctoring",
+    params(("id" = Uuid, Path, description = "Session id")),
+    request_body = ActionBody,
+    responses((status = 201, description = "Recorded and applied", body = AdminActionView),
+        (status = 409, description = "`SESSION_CLOSED`", body = crate::http::openapi::ErrorBody)))]
 async fn act(
     State(state): State<AppState>,
     Staff(staff): Staff,
@@ -393,9 +406,14 @@ async fn act(
 }
 
 /// `GET /sessions/{id}/actions`, oldest first.
+#[utoipa::path(get,
+    path = "/sessions/{id}/actions",
+    tag = "proctoring",
+    params(("id" = Uuid, Path, description = "Session id"), PageQuery),
+    responses((status = 200, description = "A page of actions", body = Page<AdminActionView>)))]
 async fn list_actions(
     State(state): State<AppState>,
-    Staff(_): Staff,
+    Staff(_staff): Staff,
     Path(id): Path<Uuid>,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<Page<AdminActionView>>, Error> {
@@ -422,14 +440,14 @@ async fn list_actions(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ReviewBody {
     decision: ReviewDecision,
     reason: String,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ReviewView {
     id: Uuid,
@@ -441,6 +459,13 @@ struct ReviewView {
 }
 
 /// `POST /sessions/{id}/review`: one decision per ended session, by a person.
+#[utoipa::path(post,
+    path = "/sessions/{id}/review",
+    tag = "proctoring",
+    params(("id" = Uuid, Path, description = "Session id")),
+    request_body = ReviewBody,
+    responses((status = 200, description = "Decided", body = ReviewView),
+        (status = 409, description = "`SESSION_NOT_ENDED`, `REVIEW_ALREADY_DECIDED`", body = crate::http::openapi::ErrorBody)))]
 async fn review(
     State(state): State<AppState>,
     Staff(staff): Staff,
@@ -499,13 +524,13 @@ async fn review(
     Ok(Json(view))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct GradesBody {
     grades: Vec<GradeItem>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct GradeItem {
     question_id: Uuid,
@@ -514,6 +539,13 @@ struct GradeItem {
 
 /// `PUT /sessions/{id}/grades` (ADMIN): grades CODING and SUBJECTIVE answers of an ended
 /// session; re-grading replaces the earlier grade. Audited as GRADE with the previous points.
+#[utoipa::path(put,
+    path = "/sessions/{id}/grades",
+    tag = "proctoring",
+    params(("id" = Uuid, Path, description = "Session id")),
+    request_body = GradesBody,
+    responses((status = 200, description = "The score now", body = crate::store::sessions::ScoreView),
+        (status = 409, description = "`SESSION_NOT_ENDED`", body = crate::http::openapi::ErrorBody)))]
 async fn grade(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -633,9 +665,15 @@ fn exams_max() -> usize {
 }
 
 /// `GET /sessions/{id}/score` (staff).
+#[utoipa::path(get,
+    path = "/sessions/{id}/score",
+    tag = "proctoring",
+    params(("id" = Uuid, Path, description = "Session id")),
+    responses((status = 200, description = "The score", body = crate::store::sessions::ScoreView),
+        (status = 409, description = "`SESSION_NOT_ENDED`", body = crate::http::openapi::ErrorBody)))]
 async fn score(
     State(state): State<AppState>,
-    Staff(_): Staff,
+    Staff(_staff): Staff,
     Path(id): Path<Uuid>,
 ) -> Result<Json<ScoreView>, Error> {
     let session = sessions::by_id(&state.db, id)

@@ -5,9 +5,9 @@
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::error::Error;
@@ -16,17 +16,23 @@ use crate::recording::store::{self, RecordingView};
 use crate::state::AppState;
 
 /// The routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/sessions/{id}/recordings", get(list))
-        .route("/sessions/{id}/recordings/{recording}", get(fetch))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(fetch))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Recordings {
     items: Vec<RecordingView>,
 }
 
+/// The recorded media segments of a session (staff).
+#[utoipa::path(get,
+    path = "/sessions/{id}/recordings",
+    tag = "recordings",
+    params(("id" = Uuid, Path, description = "Session id")),
+    responses((status = 200, description = "The session's recorded segments", body = Recordings)))]
 async fn list(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -47,6 +53,14 @@ async fn list(
     }))
 }
 
+/// One recorded WebM segment, with HTTP Range support (staff).
+#[utoipa::path(get,
+    path = "/sessions/{id}/recordings/{recording}",
+    tag = "recordings",
+    params(("id" = Uuid, Path, description = "Session id"), ("recording" = Uuid, Path, description = "Recording id"), ("Range" = Option<String>, Header, description = "`bytes=start-end`")),
+    responses((status = 200, description = "The WebM segment", content_type = "video/webm", body = Vec<u8>),
+        (status = 206, description = "A byte range of it", content_type = "video/webm", body = Vec<u8>),
+        (status = 416, description = "`RANGE_NOT_SATISFIABLE`", body = crate::http::openapi::ErrorBody)))]
 async fn fetch(
     State(state): State<AppState>,
     caller: AuthUser,

@@ -6,12 +6,12 @@ use std::collections::HashMap;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
-use axum::Router;
 use chrono::{DateTime, Utc};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::error::Error;
@@ -29,20 +29,17 @@ use crate::store::sessions::{self, DeviceBinding, Ending, NewSession, SessionRow
 pub const MAX_ANSWER_TEXT: usize = 100 * 1024;
 
 /// The routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/me/exams", get(my_exams))
-        .route(
-            "/exams/{id}/sessions",
-            post(start).get(crate::http::proctor::list_sessions),
-        )
-        .route("/sessions/{id}", get(show))
-        .route("/sessions/{id}/answers/{question_id}", put(save_answer))
-        .route("/sessions/{id}/submit", post(submit))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(my_exams))
+        .routes(routes!(start, crate::http::proctor::list_sessions))
+        .routes(routes!(show))
+        .routes(routes!(save_answer))
+        .routes(routes!(submit))
 }
 
 /// A session as its candidate (and staff) see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionBody {
     id: Uuid,
@@ -67,7 +64,7 @@ pub struct SessionBody {
 }
 
 /// A graded answer, as staff read it.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Grade {
     #[serde(skip)]
@@ -119,7 +116,7 @@ async fn session_body(state: &AppState, s: SessionRow) -> Result<SessionBody, Er
     })
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct MyExamRow {
     id: Uuid,
@@ -139,7 +136,7 @@ struct MyExamRow {
     session_expires_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct MySession {
     id: Uuid,
@@ -147,7 +144,7 @@ struct MySession {
     expires_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct MyExam {
     #[serde(flatten)]
@@ -157,6 +154,10 @@ struct MyExam {
 
 /// The caller's assigned PUBLISHED exams with their window and the caller's session, if any.
 /// All of them on one page (a candidate has few).
+#[utoipa::path(get,
+    path = "/me/exams",
+    tag = "sessions",
+    responses((status = 200, description = "My assigned, published exams", body = Page<MyExam>)))]
 async fn my_exams(
     State(state): State<AppState>,
     Candidate(me): Candidate,
@@ -194,13 +195,22 @@ async fn my_exams(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct StartBody {
     device_fingerprint: String,
 }
 
 /// Starts a session (201), or resumes the caller's STARTED one (200).
+#[utoipa::path(post,
+    path = "/exams/{id}/sessions",
+    tag = "sessions",
+    params(("id" = Uuid, Path, description = "Exam id")),
+    request_body = StartBody,
+    responses((status = 201, description = "Started", body = SessionBody),
+        (status = 200, description = "The STARTED session, resumed", body = SessionBody),
+        (status = 403, description = "`NOT_ASSIGNED`, `DEVICE_MISMATCH`", body = crate::http::openapi::ErrorBody),
+        (status = 409, description = "`EXAM_NOT_OPEN`, `SESSION_CLOSED`", body = crate::http::openapi::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(exam_id = %exam_id))]
 async fn start(
     State(state): State<AppState>,
@@ -376,6 +386,12 @@ pub async fn visible_session(
     }
 }
 
+/// A session: its own candidate, or staff.
+#[utoipa::path(get,
+    path = "/sessions/{id}",
+    tag = "sessions",
+    params(("id" = Uuid, Path, description = "Session id")),
+    responses((status = 200, description = "The session", body = SessionBody)))]
 async fn show(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -396,7 +412,7 @@ async fn show(
     Ok(Json(body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SaveBody {
     response: Value,
@@ -404,7 +420,7 @@ struct SaveBody {
     latency_ms: Option<i32>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Saved {
     version: i64,
@@ -476,6 +492,13 @@ pub fn validate_response(q: &QuestionMeta, r: &Value) -> Result<(), Error> {
 }
 
 /// Autosave: validated here, written by the group commit, acknowledged after COMMIT.
+#[utoipa::path(put,
+    path = "/sessions/{id}/answers/{question_id}",
+    tag = "sessions",
+    params(("id" = Uuid, Path, description = "Session id"), ("question_id" = Uuid, Path, description = "Question id")),
+    request_body = SaveBody,
+    responses((status = 200, description = "Stored (the version now stored)", body = Saved),
+        (status = 409, description = "`SESSION_CLOSED`", body = crate::http::openapi::ErrorBody)))]
 async fn save_answer(
     State(state): State<AppState>,
     Candidate(me): Candidate,
@@ -521,6 +544,11 @@ async fn save_answer(
 /// (a previous submit, the sweeper's auto-submit, or a proctor's terminate) it answers 200
 /// with that ending unchanged, so a client retrying a lost response, or racing the clock,
 /// always learns how its session actually ended.
+#[utoipa::path(post,
+    path = "/sessions/{id}/submit",
+    tag = "sessions",
+    params(("id" = Uuid, Path, description = "Session id")),
+    responses((status = 200, description = "Ended", body = Ending)))]
 async fn submit(
     State(state): State<AppState>,
     Candidate(me): Candidate,

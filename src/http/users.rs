@@ -3,10 +3,10 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::audit::{self, AuditEntry};
@@ -19,13 +19,13 @@ use crate::state::{AppState, HubSignal};
 use crate::store::users::{self, UserRow, UserView};
 
 /// The routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/users", get(list).post(create))
-        .route("/users/{id}", get(show).patch(update))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CreateUser {
     email: String,
@@ -66,6 +66,13 @@ pub fn validate_password(password: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Create a user (ADMIN).
+#[utoipa::path(post,
+    path = "/users",
+    tag = "users",
+    request_body = CreateUser,
+    responses((status = 201, description = "Created", body = UserView),
+        (status = 409, description = "`EMAIL_TAKEN`", body = crate::http::openapi::ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -93,7 +100,8 @@ async fn create(
     Ok((StatusCode::CREATED, Json(user.into())))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     role: Option<UserRole>,
     /// Part of the email or name, any case (picking candidates for an exam).
@@ -103,9 +111,15 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
+/// List users (ADMIN), optionally by role.
+#[utoipa::path(get,
+    path = "/users",
+    tag = "users",
+    params(ListQuery),
+    responses((status = 200, description = "A page of users", body = Page<UserView>)))]
 async fn list(
     State(state): State<AppState>,
-    Admin(_): Admin,
+    Admin(_admin): Admin,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Page<UserView>>, Error> {
     let (limit, cursor) = page::parse(q.limit, q.cursor)?;
@@ -151,9 +165,15 @@ fn search_pattern(q: Option<&str>) -> Result<Option<String>, Error> {
     Ok(Some(format!("%{escaped}%")))
 }
 
+/// One user (ADMIN).
+#[utoipa::path(get,
+    path = "/users/{id}",
+    tag = "users",
+    params(("id" = Uuid, Path, description = "User id")),
+    responses((status = 200, description = "The user", body = UserView)))]
 async fn show(
     State(state): State<AppState>,
-    Admin(_): Admin,
+    Admin(_admin): Admin,
     Path(id): Path<Uuid>,
 ) -> Result<Json<UserView>, Error> {
     let user = users::by_id(&state.db, id)
@@ -162,7 +182,7 @@ async fn show(
     Ok(Json(user.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct UpdateUser {
     name: Option<String>,
@@ -171,6 +191,13 @@ struct UpdateUser {
     password: Option<String>,
 }
 
+/// Change a user (ADMIN): name, role, active. Deactivating revokes their refresh tokens and closes their sockets.
+#[utoipa::path(patch,
+    path = "/users/{id}",
+    tag = "users",
+    params(("id" = Uuid, Path, description = "User id")),
+    request_body = UpdateUser,
+    responses((status = 200, description = "Updated", body = UserView)))]
 async fn update(
     State(state): State<AppState>,
     Admin(admin): Admin,

@@ -29,6 +29,8 @@ pub fn router() -> Router<AppState> {
         .route("/app", get(|headers: HeaderMap| async move { asset("index.html", &headers) }))
         // The pairing URL of the laptop's QR code (`…/pair#t=<token>`) opens the phone page.
         .route("/pair", get(|headers: HeaderMap| async move { asset("pair.html", &headers) }))
+        // The API reference, rendered from `/api/v1/openapi.json`.
+        .route("/docs", get(|headers: HeaderMap| async move { asset("docs.html", &headers) }))
         .route(
             "/app/{*path}",
             get(|Path(path): Path<String>, headers: HeaderMap| async move {

@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::state::AppState;
 
 /// A stored segment as the API lists it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordingView {
     /// Its id.

@@ -173,7 +173,7 @@ pub async fn upsert_batch(
 }
 
 /// A saved answer as the candidate's client sees it on resume.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SavedAnswer {
     /// The stored response.

@@ -40,7 +40,7 @@ pub struct ExamRow {
 }
 
 /// An exam as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExamView {
     /// Id.
@@ -118,7 +118,7 @@ pub struct QuestionRow {
 }
 
 /// A question as staff see it, answer key included.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QuestionView {
     /// Id.
@@ -156,7 +156,7 @@ impl From<QuestionRow> for QuestionView {
 }
 
 /// A question as a candidate sees it: deliberately no answer key field at all.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CandidateQuestion {
     /// Id.
@@ -227,7 +227,7 @@ pub async fn question(
 }
 
 /// An assignment with its candidate, as staff see it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AssignmentView {
     /// Assignment id.

@@ -175,7 +175,7 @@ pub async fn bind_device(
 }
 
 /// How a session ended.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Ending {
     /// The session.
@@ -279,7 +279,7 @@ async fn score_objective(
 }
 
 /// A session's score, numbers as JSON numbers.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScoreView {
     /// MCQ points (automatic).

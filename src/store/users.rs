@@ -30,7 +30,7 @@ pub struct UserRow {
 }
 
 /// A user as the API shows it (never the hash).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserView {
     /// Id.

@@ -10,6 +10,7 @@ mod exams;
 mod helpers;
 mod load_scenarios;
 mod media;
+mod openapi;
 mod ops;
 mod partition;
 mod proctor;

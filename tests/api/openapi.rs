@@ -1,0 +1,157 @@
+//! The OpenAPI document against the server: every route under `/api/v1` is in the document
+//! and every operation in it is routed, with the same methods; the served document is the
+//! generated one; `/docs` renders it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use sqlx::PgPool;
+
+use crate::helpers::spawn_app;
+
+/// The `/api/v1` paths the real router holds, read from its `Debug` form (axum lists every
+/// registered path there). Fails loudly if that form stops naming paths.
+fn routed_paths(router: &axum::Router) -> BTreeSet<String> {
+    let text = format!("{router:?}");
+    let mut paths = BTreeSet::new();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("\"/api/v1") {
+        rest = &rest[at + 1..];
+        let end = rest.find('"').expect("closing quote");
+        paths.insert(rest[..end].to_string());
+        rest = &rest[end..];
+    }
+    assert!(
+        paths.len() > 20,
+        "found only {} /api/v1 paths in the router's Debug form: {paths:?}",
+        paths.len()
+    );
+    paths
+}
+
+/// Fills `{params}` with values that parse (a nil UUID), so a probe reaches the handler's
+/// method router.
+fn concrete(path: &str) -> String {
+    let mut out = String::new();
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let close = rest[open..].find('}').expect("closing brace") + open;
+        out.push_str("00000000-0000-0000-0000-000000000000");
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[sqlx::test]
+async fn every_route_is_in_the_spec_and_every_operation_is_routed(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let served: Value = app
+        .client
+        .get(app.api("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(served["openapi"], "3.1.0");
+    assert_eq!(
+        served,
+        serde_json::to_value(proctor_hub::http::spec()).unwrap(),
+        "the served document is the generated one"
+    );
+
+    // Operations in the document, by path.
+    let mut documented: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (path, item) in served["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented
+                .entry(path.clone())
+                .or_default()
+                .insert(method.to_uppercase());
+        }
+    }
+
+    // Paths in the router that serves requests (the whole app, not only the API part), minus
+    // the document itself.
+    let router = proctor_hub::http::router(app.state.clone());
+    let mut routed = routed_paths(&router);
+    routed.remove("/api/v1/openapi.json");
+    let spec_paths: BTreeSet<String> = documented.keys().cloned().collect();
+    assert_eq!(
+        routed.difference(&spec_paths).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "routes the document lacks"
+    );
+    assert_eq!(
+        spec_paths.difference(&routed).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "documented paths with no route"
+    );
+
+    // Methods: a documented one reaches a handler (401 without a token, or a handler's own
+    // answer, never the router's 404/405); an undocumented one is 405.
+    for (path, methods) in &documented {
+        let url = app.url(&concrete(path));
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            let r = app
+                .client
+                .request(method.parse().unwrap(), &url)
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let body = r.text().await.unwrap_or_default();
+            if methods.contains(method) {
+                assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+                assert!(
+                    !body.contains("route not found"),
+                    "{method} {path} is documented but not routed"
+                );
+            } else {
+                assert_eq!(
+                    status,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {path} is routed but not documented ({body})"
+                );
+            }
+        }
+    }
+
+    // Every operation says what it is, and documents its errors with the error body.
+    for (path, item) in served["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            assert!(op["summary"].is_string(), "{method} {path} has no summary");
+            assert!(op["tags"].is_array(), "{method} {path} has no tag");
+            let e = &op["responses"]["500"]["content"]["application/json"]["schema"]["$ref"];
+            assert_eq!(e, "#/components/schemas/ErrorBody", "{method} {path}");
+        }
+    }
+    let codes = served["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .unwrap();
+    for code in [
+        "VALIDATION_FAILED",
+        "NOT_FOUND",
+        "SESSION_CLOSED",
+        "LEGAL_HOLD",
+    ] {
+        assert!(codes.iter().any(|c| c == code), "{code} is listed");
+    }
+    assert_eq!(
+        served["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+
+    // The rendered reference.
+    let docs = app.client.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    let html = docs.text().await.unwrap();
+    assert!(html.contains("docs.js"), "{html}");
+    app.stop().await;
+}
