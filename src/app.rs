@@ -239,6 +239,12 @@ impl Application {
             .tasks
             .spawn(crate::hub::effects::run(state.clone(), hub_effects));
         crate::jobs::sweeper::spawn(&state);
+        state.tasks.spawn(crate::webhooks::sender::run(
+            state.db.clone(),
+            state.config.webhooks.clone(),
+            state.node_label(),
+            shutdown.clone(),
+        ));
         if let (Some((cluster, _)), Some(notices), Some(forwarded_events)) =
             (state.cluster.clone(), notices, forwarded_events)
         {

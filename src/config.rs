@@ -67,6 +67,8 @@ pub struct Config {
     pub cluster: Option<ClusterConfig>,
     /// Recording of sessions' media by the relay.
     pub recording: crate::recording::RecordingConfig,
+    /// Webhook delivery.
+    pub webhooks: crate::webhooks::WebhookConfig,
 }
 
 /// One node of a multi-process hub (`../shared/design/SCALEOUT.md`): the node registry and
@@ -419,6 +421,47 @@ impl<const N: usize> Env for [(&str, &str); N] {
     }
 }
 
+/// `HUB_WEBHOOK_*`.
+fn webhook_config(env: &dyn Env) -> Result<crate::webhooks::WebhookConfig, Error> {
+    let d = crate::webhooks::WebhookConfig::default();
+    let flag = |key: &str| {
+        env.get(key)
+            .is_some_and(|v| matches!(v.as_str(), "true" | "1" | "on"))
+    };
+    let ms = |key: &str, default: Duration| -> Result<Duration, Error> {
+        Ok(match env.get(key) {
+            Some(v) => Duration::from_millis(parse::<u64>(key, v)?.max(1)),
+            None => default,
+        })
+    };
+    let secs = |key: &str, default: Duration| -> Result<Duration, Error> {
+        Ok(match env.get(key) {
+            Some(v) => Duration::from_secs(parse::<u64>(key, v)?.max(1)),
+            None => default,
+        })
+    };
+    let concurrency = match env.get("HUB_WEBHOOK_CONCURRENCY") {
+        Some(v) => parse::<usize>("HUB_WEBHOOK_CONCURRENCY", v)?.clamp(1, 1024),
+        None => d.concurrency,
+    };
+    let per_endpoint = match env.get("HUB_WEBHOOK_PER_ENDPOINT") {
+        Some(v) => parse::<i64>("HUB_WEBHOOK_PER_ENDPOINT", v)?.clamp(1, 256),
+        None => d.per_endpoint,
+    };
+    Ok(crate::webhooks::WebhookConfig {
+        allow_loopback: flag("HUB_WEBHOOK_ALLOW_LOOPBACK"),
+        allow_private: flag("HUB_WEBHOOK_ALLOW_PRIVATE"),
+        concurrency,
+        per_endpoint,
+        timeout: ms("HUB_WEBHOOK_TIMEOUT_MS", d.timeout)?,
+        retry_for: secs("HUB_WEBHOOK_RETRY_FOR_SECS", d.retry_for)?,
+        disable_after: secs("HUB_WEBHOOK_DISABLE_AFTER_SECS", d.disable_after)?,
+        backoff_base: ms("HUB_WEBHOOK_BACKOFF_BASE_MS", d.backoff_base)?,
+        backoff_max: ms("HUB_WEBHOOK_BACKOFF_MAX_MS", d.backoff_max)?,
+        poll: ms("HUB_WEBHOOK_POLL_MS", d.poll)?,
+    })
+}
+
 fn parse<T: std::str::FromStr>(key: &str, value: String) -> Result<T, Error> {
     value
         .parse()
@@ -642,9 +685,11 @@ impl Config {
             },
         };
 
+        let webhooks = webhook_config(env)?;
         Ok(Config {
             cluster,
             recording,
+            webhooks,
             events,
             retention_days,
             retention_interval,

@@ -75,6 +75,16 @@ pub enum Error {
         /// Human-readable detail.
         message: String,
     },
+    /// 422 with a code of its own (e.g. `URL_NOT_ALLOWED`); `field` names the culprit.
+    #[error("{field}: {message}")]
+    Unprocessable {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// The JSON field at fault.
+        field: String,
+        /// Human-readable detail.
+        message: String,
+    },
     /// 429: too many attempts; retry after this many seconds.
     #[error("too many requests")]
     RateLimited {
@@ -209,6 +219,9 @@ impl Error {
                 "VALIDATION_FAILED",
                 self.to_string(),
             ),
+            Error::Unprocessable { code, .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, code, self.to_string())
+            }
             Error::RateLimited { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "RATE_LIMITED",
@@ -254,7 +267,7 @@ impl IntoResponse for Error {
             tracing::error!(error = %self, code, "request failed");
         }
         let mut body = json!({"error": {"code": code, "message": message}});
-        if let Error::Invalid { field, .. } = &self {
+        if let Error::Invalid { field, .. } | Error::Unprocessable { field, .. } = &self {
             body["error"]["field"] = json!(field);
         }
         let mut response = (status, axum::Json(body)).into_response();

@@ -19,6 +19,7 @@ pub mod relay;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;
 pub mod ws;
 
 pub use app::Application;

@@ -337,6 +337,14 @@ impl AppState {
         Ok(Some(ending))
     }
 
+    /// This process's name in logs and records: the cluster node id, or `single`.
+    pub fn node_label(&self) -> String {
+        match &self.cluster {
+            Some((cluster, _)) => cluster.node_id().to_string(),
+            None => "single".into(),
+        }
+    }
+
     /// Tells the real-time side (and, on a multi-process hub, the node that is the exam's
     /// home); nobody listening is fine.
     pub fn signal(&self, signal: HubSignal) {

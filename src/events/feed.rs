@@ -253,7 +253,8 @@ impl Feed {
         if touched.is_empty() {
             return;
         }
-        self.persist(touched.iter().map(|t| t.0).collect()).await;
+        self.persist(touched.iter().map(|t| (t.0, t.2.flag_at)).collect())
+            .await;
         for (session, exam, policy, events, running) in &touched {
             let Some(live) = self.sessions.get(session) else {
                 continue;
@@ -283,22 +284,17 @@ impl Feed {
     }
 
     /// Writes every touched session's score in one statement and refreshes their status.
-    async fn persist(&mut self, ids: Vec<Uuid>) {
+    /// A session whose score first reaches its policy's flag threshold (`flag_at`) is marked
+    /// `flagged_at`, and its `session.flagged` webhook written, in the same transaction.
+    async fn persist(&mut self, touched: Vec<(Uuid, Option<f64>)>) {
+        let ids: Vec<Uuid> = touched.iter().map(|t| t.0).collect();
+        let flags: Vec<Option<f64>> = touched.iter().map(|t| t.1).collect();
         let scores: Vec<f64> = ids
             .iter()
             .map(|id| self.sessions.get(id).map_or(0.0, |l| l.tally.score()))
             .collect();
         let started = std::time::Instant::now();
-        let rows: Result<Vec<(Uuid, SessionStatus)>, sqlx::Error> = sqlx::query_as(
-            "UPDATE sessions s SET violation_score = u.score
-               FROM UNNEST($1::uuid[], $2::float8[]) AS u(id, score)
-              WHERE s.id = u.id
-          RETURNING s.id, s.status",
-        )
-        .bind(&ids)
-        .bind(&scores)
-        .fetch_all(&self.state.db)
-        .await;
+        let rows = write_scores(&self.state.db, &ids, &scores, &flags).await;
         metrics::histogram!("hub_event_score_write_seconds")
             .record(started.elapsed().as_secs_f64());
         match rows {
@@ -390,4 +386,46 @@ fn last_event(e: &NewEvent) -> Option<LastEvent> {
         severity: Severity::new(u8::try_from(e.severity).ok()?).ok()?,
         timestamp: Timestamp::from(e.timestamp),
     })
+}
+
+/// Writes violation scores (and first flags) in one transaction with the webhooks of the
+/// sessions flagged now; returns every session's status.
+async fn write_scores(
+    db: &sqlx::PgPool,
+    ids: &[Uuid],
+    scores: &[f64],
+    flags: &[Option<f64>],
+) -> Result<Vec<(Uuid, SessionStatus)>, crate::error::Error> {
+    let mut tx = db.begin().await?;
+    type Row = (Uuid, SessionStatus, bool, Uuid, Uuid, f64, Option<f64>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "UPDATE sessions s
+            SET violation_score = u.score,
+                flagged_at = COALESCE(s.flagged_at,
+                    CASE WHEN u.flag_at IS NOT NULL AND u.score >= u.flag_at THEN now() END)
+           FROM UNNEST($1::uuid[], $2::float8[], $3::float8[]) AS u(id, score, flag_at),
+                sessions o
+          WHERE s.id = u.id AND o.id = u.id
+      RETURNING s.id, s.status, (o.flagged_at IS NULL AND s.flagged_at IS NOT NULL),
+                s.exam_id, s.candidate_id, s.violation_score, u.flag_at",
+    )
+    .bind(ids)
+    .bind(scores)
+    .bind(flags)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (id, _, newly, exam, candidate, score, flag_at) in &rows {
+        if *newly {
+            crate::webhooks::outbox::enqueue(
+                &mut *tx,
+                crate::webhooks::SESSION_FLAGGED,
+                Some(*id),
+                serde_json::json!({"sessionId": id, "examId": exam, "candidateId": candidate,
+                                   "violationScore": score, "flagAt": flag_at}),
+            )
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(rows.into_iter().map(|r| (r.0, r.1)).collect())
 }

@@ -17,6 +17,7 @@ pub mod recordings;
 pub mod sessions;
 pub mod users;
 pub mod web;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -97,7 +98,8 @@ pub fn api(artifact_max_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(proctor::router())
         .merge(events::router())
         .merge(recordings::router())
-        .merge(artifacts::router(artifact_max_bytes));
+        .merge(artifacts::router(artifact_max_bytes))
+        .merge(webhooks::router());
     OpenApiRouter::new().nest("/api/v1", v1)
 }
 

@@ -144,6 +144,7 @@ async fn claim(
     // The phone's renewable credential is bound to this session and this phone, and replaces
     // the previous phone's in the same statement.
     let device_token = crate::auth::random_token();
+    let mut tx = state.db.begin().await?;
     let facts: Option<(Uuid,)> = sqlx::query_as(
         "UPDATE sessions SET mobile_paired_at = now(), mobile_device_token_hash = $3,
                 mobile_device_fingerprint = $4
@@ -154,11 +155,20 @@ async fn claim(
     .bind(grant.candidate_id)
     .bind(crate::auth::sha256_hex(&device_token))
     .bind(&body.device_fingerprint)
-    .fetch_optional(&state.db)
+    .fetch_optional(&mut *tx)
     .await?;
     let Some((webrtc_room_id,)) = facts else {
         return Err(Error::conflict("SESSION_CLOSED", "the session has ended"));
     };
+    crate::webhooks::outbox::enqueue(
+        &mut *tx,
+        crate::webhooks::PAIRING_CLAIMED,
+        Some(grant.session_id),
+        serde_json::json!({"sessionId": grant.session_id, "candidateId": grant.candidate_id,
+                           "pairedAt": Utc::now()}),
+    )
+    .await?;
+    tx.commit().await?;
 
     let previous = pairing::set_mobile_device(
         &state.redis,

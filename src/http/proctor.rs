@@ -516,6 +516,15 @@ async fn review(
         },
     )
     .await?;
+    crate::webhooks::outbox::enqueue(
+        &mut *tx,
+        crate::webhooks::REVIEW_DECIDED,
+        Some(id),
+        json!({"sessionId": id, "examId": session.exam_id, "candidateId": session.candidate_id,
+               "decision": view.review_decision, "reason": view.review_reason,
+               "reviewedBy": view.reviewed_by, "reviewedAt": view.reviewed_at}),
+    )
+    .await?;
     tx.commit().await?;
     state.signal(HubSignal::SessionChanged {
         session_id: id,
@@ -652,6 +661,19 @@ async fn grade(
         },
     )
     .await?;
+    if score.graded_at.is_some() {
+        crate::webhooks::outbox::enqueue(
+            &mut *tx,
+            crate::webhooks::SCORE_GRADED,
+            Some(id),
+            json!({"sessionId": id, "examId": session.exam_id,
+                   "candidateId": session.candidate_id,
+                   "objectiveScore": score.objective_score,
+                   "subjectiveScore": score.subjective_score,
+                   "finalScore": score.final_score, "gradedAt": score.graded_at}),
+        )
+        .await?;
+    }
     tx.commit().await?;
     state.signal(HubSignal::SessionChanged {
         session_id: id,

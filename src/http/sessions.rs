@@ -255,8 +255,9 @@ async fn start(
         order.shuffle(&mut rand::thread_rng());
     }
     let ip_text = ip.text();
+    let mut tx = state.db.begin().await?;
     let inserted = sessions::insert_if_open(
-        &state.db,
+        &mut *tx,
         NewSession {
             exam_id,
             candidate_id: me.user_id,
@@ -267,6 +268,18 @@ async fn start(
         },
     )
     .await?;
+    if let Some(s) = &inserted {
+        crate::webhooks::outbox::enqueue(
+            &mut *tx,
+            crate::webhooks::SESSION_STARTED,
+            Some(s.id),
+            serde_json::json!({"sessionId": s.id, "examId": s.exam_id,
+                               "candidateId": s.candidate_id, "startedAt": s.started_at,
+                               "expiresAt": s.expires_at}),
+        )
+        .await?;
+    }
+    tx.commit().await?;
     match inserted {
         Some(s) => {
             tracing::info!(session_id = %s.id, "session started");

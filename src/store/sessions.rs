@@ -222,7 +222,27 @@ pub async fn end_session(
     let Some((exam_id, candidate_id, submitted_at)) = ended else {
         return Ok(None);
     };
-    score_objective(&mut tx, id, exam_id).await?;
+    let graded = score_objective(&mut tx, id, exam_id).await?;
+    crate::webhooks::outbox::enqueue(
+        &mut *tx,
+        crate::webhooks::SESSION_ENDED,
+        Some(id),
+        serde_json::json!({"sessionId": id, "examId": exam_id, "candidateId": candidate_id,
+                           "status": status, "reason": reason, "submittedAt": submitted_at}),
+    )
+    .await?;
+    if let Some(score) = graded {
+        crate::webhooks::outbox::enqueue(
+            &mut *tx,
+            crate::webhooks::SCORE_GRADED,
+            Some(id),
+            serde_json::json!({"sessionId": id, "examId": exam_id, "candidateId": candidate_id,
+                               "objectiveScore": score.objective_score,
+                               "subjectiveScore": score.subjective_score,
+                               "finalScore": score.final_score, "gradedAt": score.graded_at}),
+        )
+        .await?;
+    }
     tx.commit().await?;
     metrics::counter!("hub_sessions_ended_total", "status" => status.as_str()).increment(1);
     Ok(Some(Ending {
@@ -235,12 +255,13 @@ pub async fn end_session(
 }
 
 /// Scores the MCQ answers of an ending session (the exact set of options → full points, else
-/// 0) and writes its `scores` row.
+/// 0) and writes its `scores` row. Returns the score when it is already final (an exam of MCQ
+/// questions only).
 async fn score_objective(
     tx: &mut Transaction<'static, Postgres>,
     session_id: Uuid,
     exam_id: Uuid,
-) -> Result<(), Error> {
+) -> Result<Option<ScoreView>, Error> {
     sqlx::query(
         "UPDATE answers a
             SET points = CASE WHEN
@@ -275,7 +296,8 @@ async fn score_objective(
     .bind(Uuid::new_v4())
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    let score = score(&mut **tx, session_id).await?;
+    Ok(score.filter(|s| s.graded_at.is_some()))
 }
 
 /// A session's score, numbers as JSON numbers.

@@ -16,8 +16,11 @@ mod partition;
 mod proctor;
 #[path = "../support/proxy.rs"]
 mod proxy;
+#[path = "../support/receiver.rs"]
+mod receiver;
 mod recording;
 mod resume;
 mod sessions;
 mod users;
+mod webhooks;
 mod ws;

@@ -10,4 +10,9 @@ mod harness;
 #[path = "../support/proxy.rs"]
 #[allow(dead_code)]
 mod proxy;
+// The receiver is shared with the API tests, which use all of it.
+#[path = "../support/receiver.rs"]
+#[allow(dead_code)]
+mod receiver;
 mod sweepers;
+mod webhooks;
