@@ -39,6 +39,9 @@ pub enum Error {
         /// What was looked for, e.g. "session".
         what: &'static str,
     },
+    /// 405: the route exists, not with this method.
+    #[error("this route does not take this method")]
+    MethodNotAllowed,
     /// 409: the resource is in a state that forbids this.
     #[error("{message}")]
     Conflict {
@@ -196,6 +199,11 @@ impl Error {
                 StatusCode::NOT_FOUND,
                 "NOT_FOUND",
                 format!("{what} not found"),
+            ),
+            Error::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                self.to_string(),
             ),
             Error::Conflict { code, message } => (StatusCode::CONFLICT, code, message.clone()),
             Error::Gone { code, message } => (StatusCode::GONE, code, message.clone()),

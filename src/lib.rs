@@ -14,6 +14,7 @@ pub mod hub;
 pub mod jobs;
 pub mod model;
 pub mod pairing;
+pub mod privacy;
 pub mod recording;
 pub mod relay;
 pub mod state;

@@ -418,6 +418,9 @@ mod tests {
         async fn counts(&self, _: Uuid) -> Result<Counts, StoreError> {
             Ok(Counts::default())
         }
+        async fn erase_personal(&self, _: &[Uuid]) -> Result<u64, StoreError> {
+            Ok(0)
+        }
         async fn delete_older_than(&self, _: DateTime<Utc>, _: &[Uuid]) -> Result<u64, StoreError> {
             Ok(0)
         }

@@ -188,6 +188,11 @@ pub trait EventStore: Send + Sync + 'static {
         sessions: &[Uuid],
     ) -> Result<u64, StoreError>;
 
+    /// Removes what is personal in the listed sessions' events (their `meta` and
+    /// `frameRef`), keeping type, source, severity and time, on which scores and review
+    /// decisions rest; returns how many events were changed.
+    async fn erase_personal(&self, sessions: &[Uuid]) -> Result<u64, StoreError>;
+
     /// Everything scoring needs of one session's events, ordered by `(timestamp, id)`.
     async fn scoring_inputs(&self, session: Uuid) -> Result<Vec<ScoringInput>, StoreError>;
 

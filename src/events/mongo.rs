@@ -285,6 +285,19 @@ impl EventStore for MongoEventStore {
         Ok(done.deleted_count)
     }
 
+    async fn erase_personal(&self, sessions: &[Uuid]) -> Result<u64, StoreError> {
+        let ids: Vec<String> = sessions.iter().map(Uuid::to_string).collect();
+        let done = self
+            .coll
+            .update_many(
+                doc! { "sessionId": { "$in": ids } },
+                doc! { "$set": { "meta": Bson::Null, "frameRef": Bson::Null } },
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(done.modified_count)
+    }
+
     async fn scoring_inputs(&self, session: Uuid) -> Result<Vec<ScoringInput>, StoreError> {
         let q = EventQuery {
             limit: i64::MAX,

@@ -209,6 +209,18 @@ impl EventStore for PgEventStore {
         Ok(done.rows_affected())
     }
 
+    async fn erase_personal(&self, sessions: &[Uuid]) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE proctoring_events SET meta = NULL, frame_ref = NULL, updated_at = now()
+              WHERE session_id = ANY($1) AND (meta IS NOT NULL OR frame_ref IS NOT NULL)",
+        )
+        .bind(sessions)
+        .execute(&self.db)
+        .await
+        .map_err(classify)?;
+        Ok(done.rows_affected())
+    }
+
     async fn scoring_inputs(&self, session: Uuid) -> Result<Vec<ScoringInput>, StoreError> {
         let mut of = self.scoring_inputs_of(&[session]).await?;
         Ok(of.remove(&session).unwrap_or_default())

@@ -104,23 +104,57 @@ async fn purge_objects(
         if rows.is_empty() {
             break;
         }
-        for (id, session) in &rows {
-            match what {
-                Stored::Artifacts => state.artifacts.delete_object(*session, *id).await?,
-                Stored::Recordings => state.artifacts.delete_recording(*session, *id).await?,
-            }
-        }
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
-        sqlx::query(&format!("DELETE FROM {table} WHERE id = ANY($1)"))
-            .bind(&ids)
-            .execute(&state.db)
-            .await?;
-        purged += ids.len() as u64;
+        purged += delete_rows(state, what, &rows).await?;
         if (rows.len() as i64) < PAGE {
             break;
         }
     }
     Ok(purged)
+}
+
+/// Deletes the objects of `rows` (`(id, session)`), then their rows; returns how many.
+async fn delete_rows(state: &AppState, what: Stored, rows: &[(Uuid, Uuid)]) -> Result<u64, Error> {
+    for (id, session) in rows {
+        match what {
+            Stored::Artifacts => state.artifacts.delete_object(*session, *id).await?,
+            Stored::Recordings => state.artifacts.delete_recording(*session, *id).await?,
+        }
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+    sqlx::query(&format!("DELETE FROM {} WHERE id = ANY($1)", what.table()))
+        .bind(&ids)
+        .execute(&state.db)
+        .await?;
+    Ok(ids.len() as u64)
+}
+
+/// Deletes every artifact and recording of `sessions`, whatever their age or review state
+/// (an erasure); returns (artifacts, recordings).
+pub async fn delete_session_objects(
+    state: &AppState,
+    sessions: &[Uuid],
+) -> Result<(u64, u64), Error> {
+    let mut counts = [0u64; 2];
+    for (n, what) in [Stored::Artifacts, Stored::Recordings]
+        .into_iter()
+        .enumerate()
+    {
+        loop {
+            let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(&format!(
+                "SELECT id, session_id FROM {} WHERE session_id = ANY($1) LIMIT $2",
+                what.table()
+            ))
+            .bind(sessions)
+            .bind(PAGE)
+            .fetch_all(&state.db)
+            .await?;
+            if rows.is_empty() {
+                break;
+            }
+            counts[n] += delete_rows(state, what, &rows).await?;
+        }
+    }
+    Ok((counts[0], counts[1]))
 }
 
 /// Runs the purge periodically until shutdown.

@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod page;
 pub mod pages;
 pub mod pairing;
+pub mod privacy;
 pub mod proctor;
 pub mod recordings;
 pub mod sessions;
@@ -70,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::router())
         .merge(crate::ws::router())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             pages::cluster_connect_src,
@@ -99,13 +101,18 @@ pub fn api(artifact_max_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(events::router())
         .merge(recordings::router())
         .merge(artifacts::router(artifact_max_bytes))
-        .merge(webhooks::router());
+        .merge(webhooks::router())
+        .merge(privacy::router());
     OpenApiRouter::new().nest("/api/v1", v1)
 }
 
 /// The finished OpenAPI document of [`api`].
 pub fn spec() -> utoipa::openapi::OpenApi {
     openapi::finish(api(MAX_BODY_BYTES).into_openapi())
+}
+
+async fn method_not_allowed() -> Error {
+    Error::MethodNotAllowed
 }
 
 async fn not_found() -> Error {

@@ -82,9 +82,9 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         "The request comes from another device than the session's.",
     ),
     (
-        "CANNOT_DEMOTE_SELF",
+        "CANNOT_ERASE_SELF",
         403,
-        "An admin may not demote or deactivate themself.",
+        "An admin's own account is erased by another admin.",
     ),
     (
         "NOT_FOUND",
@@ -97,6 +97,11 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         "The route exists but not with this method.",
     ),
     ("EMAIL_TAKEN", 409, "Another user has this email."),
+    (
+        "CANNOT_DEMOTE_SELF",
+        409,
+        "An admin may not demote or deactivate themself.",
+    ),
     (
         "EXAM_NOT_DRAFT",
         409,

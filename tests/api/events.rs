@@ -396,6 +396,9 @@ impl EventStore for Switchable {
     async fn counts(&self, s: Uuid) -> Result<Counts, StoreError> {
         self.inner.counts(s).await
     }
+    async fn erase_personal(&self, s: &[Uuid]) -> Result<u64, StoreError> {
+        self.inner.erase_personal(s).await
+    }
     async fn delete_older_than(&self, c: DateTime<Utc>, s: &[Uuid]) -> Result<u64, StoreError> {
         self.inner.delete_older_than(c, s).await
     }

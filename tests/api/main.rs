@@ -13,6 +13,7 @@ mod media;
 mod openapi;
 mod ops;
 mod partition;
+mod privacy;
 mod proctor;
 #[path = "../support/proxy.rs"]
 mod proxy;
