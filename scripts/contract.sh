@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Property-based contract test of the HTTP API with schemathesis: starts a hub on a fresh
-# Postgres database and a Redis prefix of its own, logs in as a new ADMIN, and lets
-# schemathesis generate requests from the served OpenAPI document
-# (/api/v1/openapi.json), checking that no answer is a 5xx and that every answer's status,
-# content type, headers and body are the documented ones. Exits non-zero on any failure.
+# Postgres database and a Redis prefix of its own, creates an ADMIN, seeds data through the
+# API (scripts/contract/seed.py), and lets schemathesis generate requests from the served
+# OpenAPI document (/api/v1/openapi.json), checking that no answer is a 5xx and that every
+# answer's status, content type, headers and body are the documented ones. Exits non-zero on
+# any failure. Reports (JUnit, NDJSON) and the hub's log go to target/contract/.
 #
 # Like scripts/demo.sh it starts Postgres and Redis if needed (scripts/services.sh); it
 # installs schemathesis (pinned in scripts/contract/requirements.txt) into a venv, and
@@ -19,6 +20,8 @@
 #   CONTRACT_VENV      where the venv lives (default target/contract-venv)
 #   CONTRACT_OUT       reports and the hub's log (default target/contract)
 # Extra arguments go to `schemathesis run`, e.g. `--include-path-regex '^/api/v1/users'`.
+# Its "Reproduce with" curls are printed unsanitized (tokens of this run's throwaway hub
+# included), so they can be replayed against a hub started the same way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,14 +40,15 @@ step() { echo "== [$(( $(date +%s) - started ))s] $*"; }
 
 # --- schemathesis in a venv -------------------------------------------------------------
 step "schemathesis venv ($venv)"
-if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
-  echo "installing: python3 python3-venv"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
-fi
 stamp="$venv/.requirements.sha256"
 want=$(sha256sum "$reqs" | cut -d' ' -f1)
 if [ ! -x "$venv/bin/schemathesis" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  # Debian's python3 makes venvs only with python3-venv (ensurepip).
+  if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    echo "installing: python3 python3-venv"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
+  fi
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$reqs"
@@ -59,6 +63,7 @@ run_id="contract_$(date +%Y%m%d%H%M%S)_$$"
 tmp=$(mktemp -d)
 log="$out/hub.log"
 hub_pid=
+st_pid=
 
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$run_id"
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
@@ -75,6 +80,10 @@ export RUST_LOG=${RUST_LOG:-info}
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  if [ -n "$st_pid" ]; then
+    kill -TERM "$st_pid" 2>/dev/null || true
+    wait "$st_pid" 2>/dev/null || true
+  fi
   if [ -n "$hub_pid" ] && kill -0 "$hub_pid" 2>/dev/null; then
     kill -TERM "$hub_pid" 2>/dev/null || true
     for _ in $(seq 1 75); do kill -0 "$hub_pid" 2>/dev/null || break; sleep 0.2; done
@@ -82,8 +91,10 @@ cleanup() {
     wait "$hub_pid" 2>/dev/null || true
   fi
   if [ "$rc" != 0 ] && [ -s "$log" ]; then
-    echo "---- last 40 lines of the hub's log ($log)"
-    tail -n 40 "$log"
+    echo "---- the hub's last errors and warnings ($log)"
+    grep -E ' (ERROR|WARN) ' "$log" | tail -n 20 || true
+    echo "---- last 20 lines of the hub's log"
+    tail -n 20 "$log"
     echo "----"
   fi
   psql -h 127.0.0.1 -U postgres -d postgres -qAtc "DROP DATABASE IF EXISTS \"$run_id\" WITH (FORCE)" \
@@ -112,8 +123,12 @@ export HUB_PUBLIC_URL="$base"
 step "starting $bin on $base"
 "$bin" serve >>"$log" 2>&1 &
 hub_pid=$!
+ready() {
+  python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
+    "$base/readyz" 2>/dev/null
+}
 for i in $(seq 1 120); do
-  curl -fsS -o /dev/null "$base/readyz" 2>/dev/null && break
+  ready && break
   kill -0 "$hub_pid" 2>/dev/null || { echo "the hub exited during start-up" >&2; exit 1; }
   [ "$i" = 120 ] && { echo "the hub was not ready after 60 s" >&2; exit 1; }
   sleep 0.5
@@ -126,10 +141,11 @@ config="$tmp/schemathesis.toml"
 # --- schemathesis -------------------------------------------------------------------------
 # The config (written by seed.py) sends the ADMIN's token, or candidate1's to the
 # candidate-only operations, and offers the seeded ids to path parameters. The admin's token
-# survives every generated request: PATCH /users/{self} may not deactivate or demote
-# (CANNOT_DEMOTE_SELF), logout and refresh take a refresh token, which schemathesis never
-# sees, and an access token lives 15 min. Ids that schemathesis picks up from responses may
-# still let it deactivate candidate1; later candidate-only requests then get 401.
+# survives every generated request: the admin may not demote, deactivate or erase itself,
+# changes to users target only it and users nobody logs in as, logout and refresh take a
+# refresh token, which schemathesis never sees, and an access token lives 15 min. Ids that
+# schemathesis picks up from responses may still let it deactivate candidate1; later
+# candidate-only requests then get 401.
 checks=not_a_server_error,status_code_conformance,content_type_conformance
 checks+=,response_headers_conformance,response_schema_conformance
 if [ -n "$seed" ]; then
@@ -150,10 +166,16 @@ cmd=(
   --wait-for-schema 10
   --suppress-health-check too_slow,filter_too_much
   --report junit,ndjson --report-dir "$out"
+  --output-sanitize false
   "$@"
 )
 step "schemathesis: ${cmd[*]}"
+# In the background with `wait`, so that INT/TERM reach the trap at once (bash runs a trap
+# only after a foreground command ends); cleanup stops schemathesis too.
+"${cmd[@]}" &
+st_pid=$!
 rc=0
-"${cmd[@]}" || rc=$?
+wait "$st_pid" || rc=$?
+st_pid=
 step "schemathesis exit $rc; reports in $out"
 exit "$rc"

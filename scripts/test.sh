@@ -15,3 +15,5 @@ echo "== web app: type check (tsc) and unit tests (node --test)"
 node --test web/test/
 echo "== cargo test --workspace"
 cargo test --workspace
+echo "== API contract: schemathesis against a running hub (scripts/contract.sh)"
+CONTRACT_EXAMPLES=${CONTRACT_EXAMPLES:-50} bash scripts/contract.sh

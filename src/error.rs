@@ -238,6 +238,17 @@ impl Error {
             Error::Unavailable { code, message, .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, code, message.clone())
             }
+            // Text Postgres cannot store (a NUL character, an invalid escape): the input's
+            // fault, not the store's.
+            Error::Database(sqlx::Error::Database(d))
+                if d.code().is_some_and(|c| c == "22021" || c == "22P05") =>
+            {
+                (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "VALIDATION_FAILED",
+                    "text may not contain the NUL character".into(),
+                )
+            }
             Error::Database(e) if Self::database_unreachable(e) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "STORE_UNAVAILABLE",

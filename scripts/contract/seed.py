@@ -110,8 +110,8 @@ def main():
         "questions": q_draft + q_published + q_archived,
         "candidates": [c1, c2, c3],
         "users": [admin_id, c1, c2, c3, proctor],
-        # PATCH may deactivate or re-role its target: never the candidates whose tokens
-        # the run uses (the admin itself is protected by CANNOT_DEMOTE_SELF).
+        # Targets of changes to a user (deactivate, re-role, erase): never the candidates
+        # whose tokens the run uses; the admin may not demote or erase itself.
         "patchable_users": [admin_id, c3, proctor],
         "sessions": [s1, s2],
         "frames": [frame],
@@ -157,7 +157,8 @@ def main():
             for name, dictionary in extra.items():
                 if "{" + name + "}" in path:
                     params[name] = dictionary
-            if label == "PATCH /api/v1/users/{id}":
+            if path.startswith("/api/v1/users/{id}") and method != "get":
+                # PATCH, erase, …: never candidate1/2, whose tokens and sessions the run uses.
                 params["id"] = "patchable_users"
             if label == "POST /api/v1/pairing/claim":
                 params["body.token"] = "pairing_tokens"

@@ -41,12 +41,15 @@ struct Uploaded {
     size: usize,
 }
 
-/// Upload an evidence image (JPEG, PNG or WebP) for the session's events (its CANDIDATE or MOBILE).
+/// Upload an evidence image ((JPEG or PNG, or a WebM clip)) for the session's events (its CANDIDATE or MOBILE).
 #[utoipa::path(post,
     path = "/sessions/{id}/artifacts",
     tag = "artifacts",
     params(("id" = Uuid, Path, description = "Session id")),
-    request_body(content = Vec<u8>, content_type = "image/jpeg", description = "The image bytes"),
+    request_body(description = "The bytes, of the type `Content-Type` names",
+        content((crate::http::openapi::Binary = "image/jpeg"),
+            (crate::http::openapi::Binary = "image/png"),
+            (crate::http::openapi::Binary = "video/webm"))),
     responses((status = 201, description = "Stored, encrypted", body = Uploaded),
         (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = crate::http::openapi::ErrorBody),
         (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`", body = crate::http::openapi::ErrorBody)))]
@@ -100,7 +103,10 @@ async fn upload(
     path = "/artifacts/{frame_ref}",
     tag = "artifacts",
     params(("frame_ref" = String, Path, description = "The artifact reference from the upload")),
-    responses((status = 200, description = "The image", content_type = "image/jpeg", body = Vec<u8>)))]
+    responses((status = 200, description = "The artifact, of the type it was uploaded as",
+        content((crate::http::openapi::Binary = "image/jpeg"),
+            (crate::http::openapi::Binary = "image/png"),
+            (crate::http::openapi::Binary = "video/webm")))))]
 async fn download(
     State(state): State<AppState>,
     caller: AuthUser,

@@ -26,7 +26,24 @@ where
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        if !json_content_type(req.headers()) {
+            return Err(Error::UnsupportedMediaType);
+        }
+        let bytes = match axum::body::Bytes::from_request(req, state).await {
+            Ok(b) => b,
+            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(Error::PayloadTooLarge)
+            }
+            Err(_) => return Err(Error::bad_request("BAD_BODY", "could not read the body")),
+        };
+        if has_nul_escape(&bytes) {
+            // Postgres stores no NUL character in text or JSON.
+            return Err(Error::invalid(
+                "body",
+                "text may not contain the NUL character",
+            ));
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(Json(v)),
             Err(JsonRejection::JsonDataError(e)) => {
                 // serde_path_to_error text: "field.path: message"
@@ -55,6 +72,47 @@ where
     }
 }
 
+/// `application/json` or `application/*+json`.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Whether a JSON text holds a `\u0000` escape (a NUL character in some string). A raw NUL
+/// byte is not valid JSON at all; the parser refuses it.
+pub fn has_nul_escape(json: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(at) = json[i..]
+        .windows(6)
+        .position(|w| w.eq_ignore_ascii_case(b"\\u0000"))
+    {
+        let start = i + at;
+        // Escaped only when an odd number of backslashes ends right before `u0000`.
+        let backslashes = json[..=start]
+            .iter()
+            .rev()
+            .take_while(|b| **b == b'\\')
+            .count();
+        if backslashes % 2 == 1 {
+            return true;
+        }
+        i = start + 1;
+    }
+    false
+}
+
 impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     fn into_response(self) -> axum::response::Response {
         axum::Json(self.0).into_response()
@@ -72,6 +130,12 @@ where
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if parts.uri.query().is_some_and(|q| q.contains("%00")) {
+            return Err(Error::bad_request(
+                "INVALID_QUERY",
+                "the query may not contain the NUL character",
+            ));
+        }
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Query(q.0))
@@ -243,5 +307,20 @@ where
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|c| c.0.ip()),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_nul_escape;
+
+    #[test]
+    fn finds_nul_escapes_only() {
+        assert!(has_nul_escape(br#"{"a":"x\u0000y"}"#));
+        assert!(has_nul_escape(br#"{"a":"\U0000"}"#));
+        assert!(has_nul_escape(br#"{"a":"\\\u0000"}"#));
+        // An escaped backslash followed by the text "u0000" is not a NUL.
+        assert!(!has_nul_escape(br#"{"a":"\\u0000"}"#));
+        assert!(!has_nul_escape(br#"{"a":"u0000 \u0001"}"#));
     }
 }

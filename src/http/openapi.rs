@@ -78,7 +78,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ),
     (
         "DEVICE_MISMATCH",
-        403,
+        409,
         "The request comes from another device than the session's.",
     ),
     (
@@ -108,6 +108,11 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         "Questions can change only while the exam is DRAFT.",
     ),
     ("EXAM_ARCHIVED", 409, "The exam is archived."),
+    (
+        "EXAM_NOT_PUBLISHED",
+        409,
+        "Only a PUBLISHED exam can be archived.",
+    ),
     (
         "EXAM_NOT_OPEN",
         409,
@@ -198,11 +203,22 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         "Too many logins are hashing at once; retry after `Retry-After`.",
     ),
     (
+        "EVENT_STORE_UNAVAILABLE",
+        503,
+        "The event store cannot take events now; retry after `Retry-After`.",
+    ),
+    (
         "SHUTTING_DOWN",
         503,
         "This process is draining; retry (another node will answer).",
     ),
 ];
+
+/// Raw bytes (an image, a WebM segment).
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub struct Binary(Vec<u8>);
 
 /// An error: the HTTP status says the class, `code` the exact reason.
 #[derive(ToSchema)]
@@ -316,7 +332,7 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
         )),
     );
     for item in api.paths.paths.values_mut() {
-        for op in operations(item) {
+        for (mutating, op) in operations(item) {
             let public = op
                 .security
                 .as_ref()
@@ -326,6 +342,38 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
                     "bearer",
                     Vec::<String>::new(),
                 )]);
+            }
+            if op.request_body.is_some() || mutating {
+                op.responses
+                    .responses
+                    .entry("409".into())
+                    .or_insert_with(|| {
+                        RefOr::T(error_response(
+                            "The resource's state forbids this now (see `ErrorCode`).",
+                        ))
+                    });
+            }
+            if op.request_body.is_some() {
+                for (status, description) in [
+                    ("413", "The body is over the limit (`PAYLOAD_TOO_LARGE`)."),
+                    (
+                        "415",
+                        "The body is not of the expected type (`UNSUPPORTED_MEDIA_TYPE`).",
+                    ),
+                ] {
+                    op.responses
+                        .responses
+                        .entry(status.into())
+                        .or_insert_with(|| RefOr::T(error_response(description)));
+                }
+            }
+            // Handlers of different modules share names (`list`, `show`): prefix the tag.
+            if let (Some(id), Some(tag)) =
+                (&op.operation_id, op.tags.as_ref().and_then(|t| t.first()))
+            {
+                if !id.starts_with(tag.as_str()) {
+                    op.operation_id = Some(format!("{tag}_{id}"));
+                }
             }
             for (status, description, needs_token) in COMMON_ERRORS {
                 if *needs_token && public {
@@ -363,19 +411,22 @@ pub fn error_response(description: &str) -> utoipa::openapi::Response {
         .build()
 }
 
-fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
+/// Every operation of `item`, with whether it changes something.
+fn operations(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = (bool, &mut Operation)> {
     [
-        item.get.as_mut(),
-        item.put.as_mut(),
-        item.post.as_mut(),
-        item.delete.as_mut(),
-        item.patch.as_mut(),
-        item.head.as_mut(),
-        item.options.as_mut(),
-        item.trace.as_mut(),
+        (false, item.get.as_mut()),
+        (true, item.put.as_mut()),
+        (true, item.post.as_mut()),
+        (true, item.delete.as_mut()),
+        (true, item.patch.as_mut()),
+        (false, item.head.as_mut()),
+        (false, item.options.as_mut()),
+        (false, item.trace.as_mut()),
     ]
     .into_iter()
-    .flatten()
+    .filter_map(|(m, op)| op.map(|op| (m, op)))
 }
 
 /// The `(METHOD, path)` of every operation in `api`, e.g. `("GET", "/api/v1/exams/{id}")`.
@@ -474,6 +525,7 @@ mod tests {
     /// Codes passed to `Error::conflict(`, `forbidden(`, … or written as `code: "…"`.
     fn codes_in(text: &str) -> Vec<String> {
         const OPENERS: &[&str] = &[
+            "refused: (",
             "conflict(",
             "forbidden(",
             "unauthenticated(",

@@ -58,8 +58,8 @@ async fn list(
     path = "/sessions/{id}/recordings/{recording}",
     tag = "recordings",
     params(("id" = Uuid, Path, description = "Session id"), ("recording" = Uuid, Path, description = "Recording id"), ("Range" = Option<String>, Header, description = "`bytes=start-end`")),
-    responses((status = 200, description = "The WebM segment", content_type = "video/webm", body = Vec<u8>),
-        (status = 206, description = "A byte range of it", content_type = "video/webm", body = Vec<u8>),
+    responses((status = 200, description = "The WebM segment", content_type = "video/webm", body = crate::http::openapi::Binary),
+        (status = 206, description = "A byte range of it", content_type = "video/webm", body = crate::http::openapi::Binary),
         (status = 416, description = "`RANGE_NOT_SATISFIABLE`", body = crate::http::openapi::ErrorBody)))]
 async fn fetch(
     State(state): State<AppState>,

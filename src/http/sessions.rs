@@ -209,8 +209,8 @@ struct StartBody {
     request_body = StartBody,
     responses((status = 201, description = "Started", body = SessionBody),
         (status = 200, description = "The STARTED session, resumed", body = SessionBody),
-        (status = 403, description = "`NOT_ASSIGNED`, `DEVICE_MISMATCH`", body = crate::http::openapi::ErrorBody),
-        (status = 409, description = "`EXAM_NOT_OPEN`, `SESSION_CLOSED`", body = crate::http::openapi::ErrorBody)))]
+        (status = 403, description = "`NOT_ASSIGNED`", body = crate::http::openapi::ErrorBody),
+        (status = 409, description = "`EXAM_NOT_OPEN`, `SESSION_CLOSED`, `DEVICE_MISMATCH`", body = crate::http::openapi::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(exam_id = %exam_id))]
 async fn start(
     State(state): State<AppState>,

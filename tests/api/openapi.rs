@@ -155,3 +155,55 @@ async fn every_route_is_in_the_spec_and_every_operation_is_routed(pool: PgPool) 
     assert!(html.contains("docs.js"), "{html}");
     app.stop().await;
 }
+
+/// What the property-based contract run (scripts/contract.sh) found, kept fixed.
+#[sqlx::test]
+async fn fuzzed_inputs_get_clear_errors_not_500s(pool: PgPool) {
+    use crate::helpers::assert_error;
+    use proctor_hub::model::UserRole;
+    use serde_json::json;
+
+    let app = spawn_app(pool).await;
+    let (_, admin) = app.user_with_token(UserRole::Admin).await;
+    // A NUL character (which Postgres cannot store) in a body or a query: 422 / 400, before
+    // any store is touched.
+    let r = app
+        .post(
+            "/auth/refresh",
+            None,
+            json!({"refreshToken": "x", "deviceFingerprint": "a\u{0}"}),
+        )
+        .await;
+    assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
+    let r = app
+        .post(
+            "/users",
+            Some(&admin),
+            json!({"email": "n@x.org", "name": "a\u{0}b", "password": "long enough pw", "role": "CANDIDATE"}),
+        )
+        .await;
+    assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
+    let r = app.get("/users?q=%00", Some(&admin)).await;
+    assert_error(r, StatusCode::BAD_REQUEST, "INVALID_QUERY").await;
+    // The largest doubles in free-form JSON read back from Postgres as themselves.
+    let f = crate::helpers::published_exam(&app).await;
+    let s = f.start(&app, &f.candidate).await;
+    let session = s["id"].as_str().unwrap();
+    let r = app
+        .post(
+            &format!("/sessions/{session}/actions"),
+            Some(&f.admin),
+            json!({"actionType": "WARN", "reason": "x", "payload": {"n": [-1.7976931348623157e308, 5e-324]}}),
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    // A wrong method is a JSON 405.
+    let r = app.delete("/auth/login", None).await;
+    assert_error(r, StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED").await;
+    app.stop().await;
+}
