@@ -1,5 +1,5 @@
-//! The retention job: deletes events and artifacts older than the configured number of days,
-//! except those of sessions under review. Spawned on `AppState::tasks`, runs once shortly after
+//! The retention job: deletes events, artifacts and recordings older than the configured
+//! number of days, except those of sessions under review, and sent webhook messages. Spawned on `AppState::tasks`, runs once shortly after
 //! start and then every `HUB_RETENTION_INTERVAL_SECS` (daily by default), and stops with the
 //! shutdown token.
 
@@ -26,6 +26,8 @@ pub struct Purged {
     pub artifacts: u64,
     /// Recording segments deleted (object and row).
     pub recordings: u64,
+    /// Webhook messages deleted (with their deliveries and attempts).
+    pub webhook_messages: u64,
 }
 
 /// Deletes everything older than `cutoff` that is not under review.
@@ -61,6 +63,17 @@ pub async fn purge(state: &AppState, cutoff: DateTime<Utc>) -> Result<Purged, Er
     // row whose object is gone, which reads as not found and is purged again next time).
     purged.artifacts = purge_objects(state, cutoff, Stored::Artifacts).await?;
     purged.recordings = purge_objects(state, cutoff, Stored::Recordings).await?;
+    // Webhook messages none of whose deliveries still waits (delivered or given up).
+    purged.webhook_messages = sqlx::query(
+        "DELETE FROM webhook_messages m
+          WHERE m.created_at < $1
+            AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+                             WHERE d.message_id = m.id AND d.state = 'PENDING')",
+    )
+    .bind(cutoff)
+    .execute(&state.db)
+    .await?
+    .rows_affected();
     Ok(purged)
 }
 

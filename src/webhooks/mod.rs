@@ -68,8 +68,8 @@ impl Default for WebhookConfig {
         WebhookConfig {
             allow_loopback: false,
             allow_private: false,
-            concurrency: 16,
-            per_endpoint: 4,
+            concurrency: 32,
+            per_endpoint: 8,
             timeout: Duration::from_secs(10),
             retry_for: Duration::from_secs(24 * 3600),
             disable_after: Duration::from_secs(24 * 3600),

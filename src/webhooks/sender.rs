@@ -53,7 +53,9 @@ pub async fn run(db: PgPool, cfg: WebhookConfig, node: String, shutdown: Cancell
         }
         metrics::gauge!("hub_webhook_in_flight")
             .set((cfg.concurrency.max(1) - permits.available_permits()) as f64);
-        // More may be due at once when this round was full; otherwise wait for the next poll.
+        // More may be due at once when this round was full; otherwise wait for the next poll,
+        // or for a request to finish (its endpoint and permit are free again, and the next
+        // delivery of its session may be due).
         let pause = if claimed > 0 && claimed == free {
             Duration::from_millis(10)
         } else {
@@ -62,6 +64,7 @@ pub async fn run(db: PgPool, cfg: WebhookConfig, node: String, shutdown: Cancell
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(pause) => {}
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
     }
     // In-flight requests get their timeout to finish; an unfinished one keeps its lease and is
