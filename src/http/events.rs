@@ -63,7 +63,31 @@ pub async fn device_session(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct Batch {
+    /// 1 to 500 events; each bad one is refused on its own (`rejected`).
+    #[schema(value_type = Vec<EventInput>, min_items = 1, max_items = 500)]
     events: Vec<Value>,
+}
+
+/// One proctoring event as a device reports it.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct EventInput {
+    /// The producer's idempotency key: a retried event with the same id is stored once.
+    event_id: Uuid,
+    /// `LAPTOP` (the candidate's token) or `MOBILE` (the phone's); defaults from the token.
+    source: Option<String>,
+    /// `^[A-Z][A-Z0-9_]{0,63}$`, e.g. `TAB_HIDDEN`, `FACE_ABSENT`, `MULTIPLE_FACES`.
+    #[schema(pattern = "^[A-Z][A-Z0-9_]{0,63}$", example = "TAB_HIDDEN")]
+    event_type: String,
+    #[schema(minimum = 1, maximum = 10)]
+    severity: i16,
+    /// When it happened (default: when received); at most minutes in the past.
+    timestamp: Option<DateTime<Utc>>,
+    /// Free-form details, at most 8 KiB serialized.
+    meta: Option<Value>,
+    /// An artifact of the same session (`POST /sessions/{id}/artifacts`).
+    frame_ref: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -230,6 +254,8 @@ struct ListQuery {
     source: Option<String>,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
+    /// Items per page (1..=500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     cursor: Option<String>,
 }

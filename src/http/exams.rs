@@ -51,9 +51,12 @@ where
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CreateExam {
+    #[schema(min_length = 1, max_length = 200, example = "Linear Algebra, final")]
     title: String,
     #[serde(default)]
+    #[schema(max_length = 20000)]
     instructions: String,
+    #[schema(minimum = 1, maximum = 1440, example = 90)]
     duration_minutes: i32,
     starts_at: DateTime<Utc>,
     ends_at: DateTime<Utc>,
@@ -174,6 +177,8 @@ async fn create(
 #[into_params(parameter_in = Query)]
 struct ListQuery {
     status: Option<ExamStatus>,
+    /// Items per page (1..=500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     cursor: Option<String>,
 }

@@ -14,7 +14,8 @@ pub const MAX_LIMIT: i64 = 500;
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// Items per page (1..=500).
+    /// Items per page (1..=500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// Where the previous page ended.
     pub cursor: Option<String>,

@@ -90,7 +90,11 @@ async fn export(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct EraseBody {
     /// E.g. the request's reference; the user's name and email are cut out of it.
-    #[schema(example = "GDPR Art. 17 request #2026-118")]
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        example = "GDPR Art. 17 request #2026-118"
+    )]
     reason: String,
 }
 

@@ -131,6 +131,8 @@ pub(crate) struct SessionListQuery {
     review_decision: Option<ReviewDecision>,
     /// `true`: only ended sessions; `false`: only STARTED ones.
     ended: Option<bool>,
+    /// Items per page (1..=500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -443,7 +445,9 @@ async fn list_actions(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ReviewBody {
+    /// `APPROVED` or `REJECTED`.
     decision: ReviewDecision,
+    #[schema(max_length = 2000)]
     reason: String,
 }
 
@@ -536,6 +540,7 @@ async fn review(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct GradesBody {
+    #[schema(min_items = 1, max_items = 500)]
     grades: Vec<GradeItem>,
 }
 
@@ -543,6 +548,8 @@ struct GradesBody {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct GradeItem {
     question_id: Uuid,
+    /// Between 0 and the question's points.
+    #[schema(minimum = 0)]
     points: f64,
 }
 

@@ -28,8 +28,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CreateUser {
+    #[schema(max_length = 320, example = "ada@example.edu")]
     email: String,
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
+    #[schema(min_length = 8, max_length = 256)]
     password: String,
     role: UserRole,
 }
@@ -107,6 +110,8 @@ struct ListQuery {
     /// Part of the email or name, any case (picking candidates for an exam).
     q: Option<String>,
     // Not `#[serde(flatten)]`: flattening breaks number parsing in query strings.
+    /// Items per page (1..=500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     cursor: Option<String>,
 }

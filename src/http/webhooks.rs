@@ -40,10 +40,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CreateEndpoint {
     /// Where to POST: https (or http) on a public address.
-    #[schema(example = "https://lms.example.edu/hooks/proctoring")]
+    #[schema(
+        max_length = 2048,
+        example = "https://lms.example.edu/hooks/proctoring"
+    )]
     url: String,
     /// The event types to receive (at least one).
-    #[schema(example = json!(["session.ended", "review.decided"]))]
+    #[schema(min_items = 1, max_items = 6, example = json!(["session.ended", "review.decided"]))]
     events: Vec<String>,
     /// A `whsec_` + base64 secret of 24 to 64 bytes; generated when absent.
     secret: Option<String>,
@@ -226,6 +229,7 @@ async fn create(
 #[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Items per page (1..=500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     /// `nextCursor` of the previous page.
     cursor: Option<String>,
@@ -454,6 +458,7 @@ struct DeliveryQuery {
     /// Only this session's.
     session_id: Option<Uuid>,
     /// Items per page (1..=500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     /// `nextCursor` of the previous page.
     cursor: Option<String>,
