@@ -2,8 +2,11 @@
 //! candidates take an exam with camera and screen on while a proctor watches the live grid,
 //! opens one candidate, warns and extends it, and terminates the other;
 //! `tests/browser/admin_day.mjs` has an admin write, publish and assign an exam and a
-//! candidate pair a phone. This test checks what the pages did in Postgres. One binary for
-//! both, run one after the other, so two browsers never share the two cores.
+//! candidate pair a phone; `tests/browser/integrations.mjs` has an admin register a webhook
+//! endpoint, ping it, follow its deliveries, export a user's data and erase a candidate;
+//! `tests/browser/docs.mjs` reads the API reference at `/docs`. This test checks what the
+//! pages did in Postgres and at a local webhook receiver. One binary for all, run one after
+//! the other, so two browsers never share the two cores.
 
 use std::time::Duration;
 
@@ -17,8 +20,11 @@ mod browser;
 #[allow(dead_code)]
 #[path = "api/helpers.rs"]
 mod helpers;
+#[allow(dead_code)]
+#[path = "support/receiver.rs"]
+mod receiver;
 
-use helpers::{published_exam, spawn_app, TestApp};
+use helpers::{published_exam, spawn_app_with, TestApp};
 
 /// A new candidate named `name` with a known password, assigned to `exam` by `admin`.
 async fn candidate(app: &TestApp, exam: Uuid, admin: &str, email: &str, name: &str) -> Uuid {
@@ -39,7 +45,7 @@ async fn candidate(app: &TestApp, exam: Uuid, admin: &str, email: &str, name: &s
 
 #[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
 async fn staff_pages_in_chromium(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = spawn_app_with(pool, |c| c.webhooks.allow_loopback = true).await;
     let hub = format!("http://{}", app.addr);
 
     // The proctor's day.
@@ -127,5 +133,58 @@ async fn staff_pages_in_chromium(pool: PgPool) {
     .unwrap()
     .flatten();
     assert!(paired.is_some(), "a phone paired through the pages");
+
+    // The integrator's day: a webhook endpoint through the pages, a ping delivered and
+    // redelivered, a user's export downloaded and a candidate erased.
+    let rx = receiver::Receiver::start().await;
+    app.user("integrator@example.test", "password-123", UserRole::Admin)
+        .await;
+    let cfg = json!({
+        "hub": hub,
+        "admin": {"email": "integrator@example.test", "password": "password-123"},
+        "receiverUrl": rx.url(),
+    });
+    browser::run_scenario("integrations.mjs", cfg, Duration::from_secs(180)).await;
+    let (secret, enabled, events): (String, bool, Vec<String>) = sqlx::query_as(
+        "SELECT secret, enabled, event_types FROM webhook_endpoints
+          WHERE description LIKE 'Browser receiver %'",
+    )
+    .fetch_one(&app.state.db)
+    .await
+    .unwrap();
+    assert!(enabled);
+    assert_eq!(events.len(), 6, "{events:?}");
+    let got = rx.received();
+    assert!(got.len() >= 2, "the ping and its redelivery: {}", got.len());
+    for r in &got {
+        assert_eq!(r.kind(), "webhook.ping");
+        assert!(r.verifies(&secret), "signed with the endpoint's secret");
+    }
+    let audited: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT action_type FROM admin_actions
+          WHERE action_type LIKE 'WEBHOOK_%' OR action_type IN ('USER_EXPORTED', 'USER_ERASED')",
+    )
+    .fetch_all(&app.state.db)
+    .await
+    .unwrap();
+    for kind in [
+        "WEBHOOK_CREATED",
+        "WEBHOOK_UPDATED",
+        "WEBHOOK_REDELIVERED",
+        "WEBHOOK_DELETED",
+        "USER_EXPORTED",
+        "USER_ERASED",
+    ] {
+        assert!(audited.iter().any(|a| a == kind), "{kind} in {audited:?}");
+    }
+    let erased: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE erased_at IS NOT NULL")
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(erased, 1);
+
+    // The API reference.
+    let cfg = json!({"hub": hub});
+    browser::run_scenario("docs.mjs", cfg, Duration::from_secs(120)).await;
     app.stop().await;
 }

@@ -1,9 +1,10 @@
 // @ts-check
 /**
- * The admin routes of docs/CONTRACT.md (users, exams, questions, assignments) as typed
- * functions over {@link HubClient.api}. Kept out of hub-client.js: only the admin views need
- * them, and they load on first use.
+ * The admin routes of docs/CONTRACT.md (users, exams, questions, assignments, webhooks, and a
+ * user's data export and erasure) as typed functions over {@link HubClient.api}. Kept out of
+ * hub-client.js: only the admin views need them, and they load on first use.
  */
+import { ApiError } from "./hub-client.js";
 
 /** @typedef {import("./hub-client.js").HubClient} HubClient */
 /** @typedef {"CANDIDATE" | "PROCTOR" | "ADMIN"} UserRole */
@@ -77,6 +78,63 @@
  */
 
 /**
+ * @typedef {object} WebhookEndpoint One entry of `GET /webhooks` (never with its secret).
+ * @property {string} id
+ * @property {string} url
+ * @property {string} description
+ * @property {string[]} events the subscribed event types
+ * @property {boolean} enabled
+ * @property {string | null} disabledReason "disabled by an admin", or "failing since <UTC>"
+ *   when the hub disabled it after a day of failures
+ * @property {string | null} disabledAt
+ * @property {string | null} failingSince set while every attempt since then failed
+ * @property {string} createdAt
+ */
+/**
+ * @typedef {WebhookEndpoint & {secret: string}} CreatedWebhook `POST /webhooks`: the only
+ *   answer that holds the `whsec_` signing secret
+ */
+/** @typedef {"PENDING" | "DELIVERED" | "FAILED"} DeliveryState */
+/**
+ * @typedef {object} WebhookDelivery One entry of `GET /webhooks/{id}/deliveries`.
+ * @property {string} id
+ * @property {string} messageId
+ * @property {string} eventType
+ * @property {string | null} sessionId
+ * @property {DeliveryState} state
+ * @property {number} attempts
+ * @property {string | null} nextAttemptAt only while PENDING
+ * @property {number | null} lastStatus
+ * @property {string | null} lastError
+ * @property {string | null} deliveredAt
+ * @property {string} createdAt
+ */
+/**
+ * @typedef {object} DeliveryAttempt
+ * @property {string} attemptedAt
+ * @property {number | null} status the receiver's HTTP status, if it answered
+ * @property {string | null} error why it failed (timeout, connection refused, "HTTP 503")
+ * @property {number} durationMs
+ * @property {string} node the hub process that sent it
+ */
+/**
+ * @typedef {WebhookDelivery & {body: unknown, attemptsMade: DeliveryAttempt[]}} WebhookDeliveryDetail
+ *   `GET /webhooks/{id}/deliveries/{deliveryId}`: the JSON sent and every attempt, oldest first
+ */
+/**
+ * @typedef {object} Erasure `POST /users/{id}/erase`: what was removed.
+ * @property {string} userId
+ * @property {number} sessions
+ * @property {number} answers
+ * @property {number} events
+ * @property {number} artifacts
+ * @property {number} recordings
+ * @property {number} logins
+ * @property {number} auditRows
+ * @property {string} erasedAt
+ */
+
+/**
  * `?a=1&b=2`, leaving out empty values (an empty `q` or `role` means "all").
  * @param {Record<string, string | number | null | undefined>} params
  */
@@ -107,6 +165,11 @@ export function listUsers(client, { role, q, cursor, limit = 50 } = {}) {
  */
 export function createUser(client, user) {
   return client.api("POST", "/users", user);
+}
+
+/** @param {HubClient} client @param {string} id @returns {Promise<AdminUser>} */
+export function getUser(client, id) {
+  return client.api("GET", `/users/${enc(id)}`);
 }
 
 /**
@@ -224,4 +287,131 @@ export function assign(client, examId, who, extraTimeMinutes = null) {
 /** @param {HubClient} client @param {string} examId @param {string} candidateId @returns {Promise<void>} */
 export function unassign(client, examId, candidateId) {
   return client.api("DELETE", `/exams/${enc(examId)}/assignments/${enc(candidateId)}`);
+}
+
+// --- webhooks ------------------------------------------------------------------------------
+
+/**
+ * @param {HubClient} client
+ * @param {{cursor?: string | null, limit?: number}} [page]
+ * @returns {Promise<Page<WebhookEndpoint>>} oldest first
+ */
+export function listWebhooks(client, { cursor, limit = 100 } = {}) {
+  return client.api("GET", `/webhooks${query({ cursor, limit })}`);
+}
+
+/** @param {HubClient} client @param {string} id @returns {Promise<WebhookEndpoint>} */
+export function getWebhook(client, id) {
+  return client.api("GET", `/webhooks/${enc(id)}`);
+}
+
+/**
+ * @param {HubClient} client
+ * @param {import("./admin-webhook-rules.js").CreateWebhookBody} body
+ * @returns {Promise<CreatedWebhook>} 422 `URL_NOT_ALLOWED` (field `url`) or `VALIDATION_FAILED`
+ */
+export function createWebhook(client, body) {
+  return client.api("POST", "/webhooks", body);
+}
+
+/**
+ * `enabled: false` disables (reason "disabled by an admin"); `true` enables again and makes the
+ * deliveries that waited due now.
+ * @param {HubClient} client
+ * @param {string} id
+ * @param {{url?: string, events?: string[], description?: string, enabled?: boolean}} fields
+ * @returns {Promise<WebhookEndpoint>}
+ */
+export function updateWebhook(client, id, fields) {
+  return client.api("PATCH", `/webhooks/${enc(id)}`, fields);
+}
+
+/** With its deliveries. @param {HubClient} client @param {string} id @returns {Promise<void>} */
+export function deleteWebhook(client, id) {
+  return client.api("DELETE", `/webhooks/${enc(id)}`);
+}
+
+/**
+ * Queues a `webhook.ping` to the endpoint.
+ * @param {HubClient} client @param {string} id
+ * @returns {Promise<{deliveryId: string}>} 409 `WEBHOOK_DISABLED` while disabled
+ */
+export function pingWebhook(client, id) {
+  return client.api("POST", `/webhooks/${enc(id)}/ping`);
+}
+
+/**
+ * @param {HubClient} client
+ * @param {string} id
+ * @param {{state?: string, sessionId?: string, cursor?: string | null, limit?: number}} [filter]
+ * @returns {Promise<Page<WebhookDelivery>>} newest first
+ */
+export function listDeliveries(client, id, { state, sessionId, cursor, limit = 25 } = {}) {
+  return client.api("GET", `/webhooks/${enc(id)}/deliveries${query({ state, sessionId, cursor, limit })}`);
+}
+
+/**
+ * @param {HubClient} client @param {string} id @param {string} deliveryId
+ * @returns {Promise<WebhookDeliveryDetail>}
+ */
+export function getDelivery(client, id, deliveryId) {
+  return client.api("GET", `/webhooks/${enc(id)}/deliveries/${enc(deliveryId)}`);
+}
+
+/**
+ * Makes the delivery PENDING and due now, whatever its state.
+ * @param {HubClient} client @param {string} id @param {string} deliveryId
+ * @returns {Promise<{deliveryId: string}>}
+ */
+export function redeliver(client, id, deliveryId) {
+  return client.api("POST", `/webhooks/${enc(id)}/deliveries/${enc(deliveryId)}/redeliver`);
+}
+
+// --- privacy -------------------------------------------------------------------------------
+
+/**
+ * Everything the hub holds about a user (`GET /users/{id}/export`), as a file to save. A link
+ * cannot send the bearer token, so it is downloaded here; like {@link HubClient.api}, a 401
+ * refreshes the tokens and tries once more.
+ * @param {HubClient} client
+ * @param {string} id
+ * @returns {Promise<Blob>}
+ * @throws {ApiError}
+ */
+export async function userExport(client, id) {
+  for (let attempt = 0; ; attempt++) {
+    const token = await client.accessToken();
+    let res;
+    try {
+      res = await client.fetchImpl(`${client.baseUrl}/api/v1/users/${enc(id)}/export`, {
+        headers: { authorization: `Bearer ${token}`, accept: "application/json" },
+        cache: "no-store",
+      });
+    } catch {
+      throw new ApiError(0, "NETWORK", "The hub could not be reached");
+    }
+    if (res.status === 401 && attempt === 0 && client.auth) {
+      await client.refresh();
+      continue;
+    }
+    if (!res.ok) throw await ApiError.from(res);
+    try {
+      // The export is streamed: a failure midway ends the body early, and reading it fails.
+      return await res.blob();
+    } catch {
+      throw new Error("The export was cut off before its end. Try again.");
+    }
+  }
+}
+
+/**
+ * Erases a user's personal data; scores and review decisions stay on the now pseudonymous id.
+ * @param {HubClient} client
+ * @param {string} id
+ * @param {string} reason
+ * @returns {Promise<Erasure>} 409 `LEGAL_HOLD`, `SESSION_ACTIVE`, `ALREADY_ERASED`; 403
+ *   `CANNOT_ERASE_SELF`
+ */
+export function eraseUser(client, id, reason) {
+  return client.api("POST", `/users/${enc(id)}/erase`, { reason });
 }

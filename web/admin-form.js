@@ -100,6 +100,12 @@ const CODE_TEXT = /** @type {Record<string, string>} */ ({
   EXAM_NOT_PUBLISHED: "Only a published exam can be archived.",
   FORBIDDEN: "Your account may not do this.",
   NOT_FOUND: "It no longer exists (someone may have deleted it).",
+  WEBHOOK_DISABLED: "This endpoint is disabled: enable it before sending a test ping.",
+  LEGAL_HOLD:
+    "A session of this user is under review (a legal hold). Decide the review first (approve or reject it), then erase.",
+  SESSION_ACTIVE: "This user has an exam in progress. Erase once the session has ended.",
+  ALREADY_ERASED: "This user's personal data was already erased.",
+  CANNOT_ERASE_SELF: "You cannot erase your own account: another administrator must do it.",
 });
 
 /**
@@ -181,6 +187,43 @@ export function markInvalidField(form, e, box) {
   return true;
 }
 
+/**
+ * Marks every field a form's own checks found wrong (`data-field`, as the hub names fields),
+ * lists the problems in the error region, and moves the focus to the first one. Clears
+ * earlier marks in `form`; with no problems, only clears.
+ * @param {HTMLElement} form
+ * @param {{field: string, message: string}[]} problems
+ * @param {HTMLElement} box the error region (role="alert")
+ * @param {string} [prefix] what did not happen, e.g. "The endpoint was not registered."
+ */
+export function showProblems(form, problems, box, prefix = "") {
+  for (const el of form.querySelectorAll("[aria-invalid]")) {
+    el.removeAttribute("aria-invalid");
+    el.removeAttribute("aria-errormessage");
+  }
+  box.replaceChildren();
+  if (problems.length === 0) return;
+  if (!box.id) box.id = uid("error");
+  /** @type {HTMLElement | null} */
+  let first = null;
+  for (const p of problems) {
+    const input = /** @type {HTMLElement | null} */ (form.querySelector(`[data-field="${CSS.escape(p.field)}"]`));
+    if (!input) continue;
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-errormessage", box.id);
+    first = first || input;
+  }
+  if (prefix) box.append(h("span", {}, prefix));
+  box.append(
+    problems.length === 1
+      ? h("span", {}, `${prefix ? " " : ""}${problems[0].message}`)
+      : h("ul", {}, problems.map((p) => h("li", {}, p.message))),
+  );
+  // A group (the events' fieldset) takes the focus on its first control.
+  const target = first && first.matches("fieldset") ? /** @type {HTMLElement | null} */ (first.querySelector("input")) : first;
+  target?.focus();
+}
+
 // --- fields --------------------------------------------------------------------------------
 
 /**
@@ -233,14 +276,16 @@ export function select(choices, selected, props = {}) {
  * @returns {Promise<T>}
  */
 export async function busy(button, busyText, action) {
-  const text = button.textContent;
+  // The children, not the text: a visually hidden part of the name ("Deactivate <name>")
+  // must come back hidden.
+  const children = [...button.childNodes];
   button.disabled = true;
   button.textContent = busyText;
   try {
     return await action();
   } finally {
     button.disabled = false;
-    button.textContent = text;
+    button.replaceChildren(...children);
   }
 }
 

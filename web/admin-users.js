@@ -2,11 +2,15 @@
 /**
  * `#/admin/users`: the accounts. A list in pages (`nextCursor`, "Show more users"), filtered
  * by role and searched by part of a name or email (`GET /users?role=&q=`); a form to create
- * one; deactivate (which logs the person out everywhere, so it asks first) and reactivate.
+ * one; deactivate (which logs the person out everywhere, so it asks first) and reactivate;
+ * download a person's data export, and erase their personal data (admin-privacy.js). An erased
+ * user stays in the list as "Erased user", with only the export left to do.
  */
 import { h, modal } from "./ui.js";
 import { listUsers, createUser, setUserActive } from "./admin-api.js";
 import { breadcrumb, busy, field, markInvalidField, select, showError, showAdmin } from "./admin-form.js";
+import { exportButton, eraseButton } from "./admin-privacy.js";
+import { isErased } from "./admin-privacy-rules.js";
 
 /** @typedef {import("./admin-api.js").AdminUser} AdminUser */
 
@@ -30,9 +34,9 @@ export function usersView({ client }) {
   const tbody = h("tbody");
   const table = h(
     "table",
-    { class: "table users-table" },
+    { class: "table users-table stack-table" },
     h("caption", { class: "visually-hidden" }, "Users"),
-    h("thead", {}, h("tr", {}, ["Name", "Email", "Role", "Status", "Action"].map((t) => h("th", { scope: "col" }, t)))),
+    h("thead", {}, h("tr", {}, ["Name", "Email", "Role", "Status", "Actions"].map((t) => h("th", { scope: "col" }, t)))),
     tbody,
   );
   const more = h("button", { type: "button", class: "secondary", hidden: true, onclick: () => load(true) }, "Show more users");
@@ -100,18 +104,43 @@ export function usersView({ client }) {
    * @returns {HTMLTableRowElement}
    */
   function row(user, fresh = false) {
+    const erased = isErased(user);
+    const self = user.id === me;
     const tr = h(
       "tr",
-      { class: fresh ? "fresh" : "", "data-user": user.id },
-      h("td", {}, user.name, fresh ? h("span", { class: "badge info new" }, "New") : null),
-      h("td", {}, user.email),
-      h("td", {}, ROLE_NAMES[user.role] || user.role),
+      { class: fresh ? "fresh" : "", "data-user": user.id, "data-erased": erased ? "true" : null },
+      h("td", { "data-label": "Name" }, user.name, fresh ? h("span", { class: "badge info new" }, "New") : null),
+      h("td", { "data-label": "Email", class: "user-email" }, user.email),
+      h("td", { "data-label": "Role" }, ROLE_NAMES[user.role] || user.role),
       h(
         "td",
-        {},
-        h("span", { class: `badge ${user.isActive ? "ok" : "muted"}` }, user.isActive ? "Active" : "Deactivated"),
+        { "data-label": "Status" },
+        erased
+          ? h("span", { class: "badge muted" }, "Erased")
+          : h("span", { class: `badge ${user.isActive ? "ok" : "muted"}` }, user.isActive ? "Active" : "Deactivated"),
       ),
-      h("td", {}, user.id === me ? h("span", { class: "hint" }, "You") : activeButton(user)),
+      h(
+        "td",
+        { "data-label": "Actions" },
+        h(
+          "div",
+          { class: "row-actions" },
+          self ? h("span", { class: "hint" }, "You") : erased ? null : activeButton(user),
+          exportButton({ client, user, status, error: listError }),
+          self || erased
+            ? null
+            : eraseButton({
+                client,
+                user,
+                status,
+                erased: (updated) => {
+                  const next = row(updated);
+                  tr.replaceWith(next);
+                  /** @type {HTMLElement | null} */ (next.querySelector("button"))?.focus();
+                },
+              }),
+        ),
+      ),
     );
     return tr;
   }

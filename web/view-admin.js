@@ -2,12 +2,17 @@
 /**
  * Administration, for ADMIN users (app.js routes `#/admin…` here):
  *
- *   #/admin               the landing page: Users, Exams
- *   #/admin/users         accounts: list, search, create, deactivate     (admin-users.js)
+ *   #/admin               the landing page: Users, Exams, Integrations
+ *   #/admin/users         accounts: list, search, create, deactivate,
+ *                         data export and erasure                        (admin-users.js,
+ *                                                                         admin-privacy.js)
  *   #/admin/exams         every exam                                     (admin-exams.js)
  *   #/admin/exams/new     create an exam                                 (admin-exams.js)
  *   #/admin/exam/<id>     one exam: details, publish/archive, questions,
  *                         candidates                                     (admin-exam.js)
+ *   #/admin/integrations  webhook endpoints: list, register (the secret
+ *                         shown once), ping, disable/enable, delete      (admin-webhooks.js)
+ *   #/admin/integrations/<id>  one endpoint and its deliveries           (admin-webhook.js)
  *
  * app.js passes only the segment after "admin"; deeper paths are read from the hash here.
  */
@@ -16,6 +21,8 @@ import { showAdmin } from "./admin-form.js";
 import { usersView } from "./admin-users.js";
 import { examsView, newExamView } from "./admin-exams.js";
 import { examAdminView } from "./admin-exam.js";
+import { webhooksView } from "./admin-webhooks.js";
+import { webhookView } from "./admin-webhook.js";
 
 /**
  * @param {string} hash e.g. "#/admin/exam/3f2a…"
@@ -39,6 +46,8 @@ export function adminView(ctx) {
   if (what === "exams" && id === "new") return newExamView(ctx);
   if (what === "exams") return examsView(ctx);
   if (what === "exam" && id) return examAdminView(ctx, id);
+  if (what === "integrations" && id) return webhookView(ctx, id);
+  if (what === "integrations") return webhooksView(ctx);
   return landing();
 }
 
@@ -53,12 +62,21 @@ function landing() {
   showAdmin(
     "Administration",
     h("h1", {}, "Administration"),
-    h("p", { class: "lead" }, "Set up the people and the exams. Watching candidates live and reviewing sessions start from the exams list."),
+    h("p", { class: "lead" }, "Set up the people, the exams and the systems the hub reports to. Watching candidates live and reviewing sessions start from the exams list."),
     h(
       "ul",
       { class: "landing" },
-      card("Users", "#/admin/users", "Create accounts for candidates, proctors and administrators; find, deactivate and reactivate them."),
+      card(
+        "Users",
+        "#/admin/users",
+        "Create accounts for candidates, proctors and administrators; find, deactivate and reactivate them; export or erase a person's data.",
+      ),
       card("Exams", "#/admin/exams", "Write exams and their questions, assign candidates, publish and archive."),
+      card(
+        "Integrations",
+        "#/admin/integrations",
+        "Send sessions, reviews and scores to other systems as signed webhooks; follow every delivery and send again.",
+      ),
     ),
   );
 }

@@ -261,6 +261,50 @@ fn error_code_schema() -> Schema {
     )
 }
 
+/// The operations' tags, in reading order, with what they hold.
+const TAGS: &[(&str, &str)] = &[
+    (
+        "auth",
+        "Log in, rotate and revoke tokens, the current user.",
+    ),
+    ("users", "Accounts (ADMIN)."),
+    (
+        "exams",
+        "Exams and their DRAFT → PUBLISHED → ARCHIVED lifecycle (ADMIN writes, staff read).",
+    ),
+    (
+        "questions",
+        "An exam's questions; editable while the exam is DRAFT.",
+    ),
+    ("assignments", "Who may sit an exam, with extra time."),
+    (
+        "sessions",
+        "Taking an exam: start or resume, autosave, submit (CANDIDATE).",
+    ),
+    (
+        "pairing",
+        "The phone as a second camera: a one-time token from the laptop, claimed once.",
+    ),
+    (
+        "events",
+        "Proctoring events reported by devices, and their scores.",
+    ),
+    (
+        "proctoring",
+        "Staff on sessions: the live list, actions, review, grades.",
+    ),
+    ("recordings", "Recorded media of sessions, for review."),
+    ("artifacts", "Evidence images attached to events."),
+    (
+        "webhooks",
+        "Signed notifications to your systems (Standard Webhooks).",
+    ),
+    (
+        "privacy",
+        "Data-subject requests: export and erasure (GDPR Articles 15 and 17).",
+    ),
+];
+
 /// Error statuses every operation may answer, besides its own; 401/403 only where a token is
 /// required.
 const COMMON_ERRORS: &[(u16, &str, bool)] = &[
@@ -307,6 +351,19 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
          pass `nextCursor` back as `cursor` for the next page.\n\n\
          The real-time side (WebSocket `/ws`) is described in `docs/CONTRACT.md`."
             .into(),
+    );
+    // Not the generator's own metadata.
+    api.info.contact = None;
+    api.info.license = None;
+    api.tags = Some(
+        TAGS.iter()
+            .map(|(name, description)| {
+                utoipa::openapi::tag::TagBuilder::new()
+                    .name(*name)
+                    .description(Some(*description))
+                    .build()
+            })
+            .collect(),
     );
     let components = api.components.get_or_insert_with(Default::default);
     components

@@ -124,10 +124,25 @@ async fn every_route_is_in_the_spec_and_every_operation_is_routed(pool: PgPool) 
     }
 
     // Every operation says what it is, and documents its errors with the error body.
+    assert!(
+        served["info"].get("contact").is_none(),
+        "{}",
+        served["info"]
+    );
+    let tags: Vec<&str> = served["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
     for (path, item) in served["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             assert!(op["summary"].is_string(), "{method} {path} has no summary");
-            assert!(op["tags"].is_array(), "{method} {path} has no tag");
+            let tag = op["tags"][0].as_str().unwrap_or_default();
+            assert!(
+                tags.contains(&tag),
+                "{method} {path}: tag {tag:?} is not described"
+            );
             let e = &op["responses"]["500"]["content"]["application/json"]["schema"]["$ref"];
             assert_eq!(e, "#/components/schemas/ErrorBody", "{method} {path}");
         }
