@@ -98,6 +98,18 @@ struct CreatedEndpoint {
 const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, enabled, disabled_reason, \
                                 disabled_at, failing_since, created_at";
 
+/// An audit row of an admin's change to webhooks.
+fn webhook_audit(actor: Uuid, action_type: &'static str, payload: Value) -> AuditEntry<'static> {
+    AuditEntry {
+        session_id: None,
+        actor_id: Some(actor),
+        target_user_id: None,
+        action_type,
+        reason: "",
+        payload: Some(payload),
+    }
+}
+
 fn validate_events(events: &[String]) -> Result<(), Error> {
     if events.is_empty() || events.len() > webhooks::EVENT_TYPES.len() {
         return Err(Error::invalid("events", "at least one event type"));
@@ -207,14 +219,11 @@ async fn create(
     .await?;
     audit::record(
         &mut *tx,
-        AuditEntry {
-            session_id: None,
-            actor_id: Some(admin.user_id),
-            target_user_id: None,
-            action_type: "WEBHOOK_CREATED",
-            reason: "",
-            payload: Some(json!({"endpointId": endpoint.id, "url": url, "events": body.events})),
-        },
+        webhook_audit(
+            admin.user_id,
+            "WEBHOOK_CREATED",
+            json!({"endpointId": endpoint.id, "url": url, "events": body.events}),
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -337,15 +346,12 @@ async fn update(
     }
     audit::record(
         &mut *tx,
-        AuditEntry {
-            session_id: None,
-            actor_id: Some(admin.user_id),
-            target_user_id: None,
-            action_type: "WEBHOOK_UPDATED",
-            reason: "",
-            payload: Some(json!({"endpointId": id, "url": url, "events": body.events,
-                                 "description": body.description, "enabled": body.enabled})),
-        },
+        webhook_audit(
+            admin.user_id,
+            "WEBHOOK_UPDATED",
+            json!({"endpointId": id, "url": url, "events": body.events,
+                                 "description": body.description, "enabled": body.enabled}),
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -378,14 +384,11 @@ async fn delete(
     .await?;
     audit::record(
         &mut *tx,
-        AuditEntry {
-            session_id: None,
-            actor_id: Some(admin.user_id),
-            target_user_id: None,
-            action_type: "WEBHOOK_DELETED",
-            reason: "",
-            payload: Some(json!({"endpointId": id, "url": url})),
-        },
+        webhook_audit(
+            admin.user_id,
+            "WEBHOOK_DELETED",
+            json!({"endpointId": id, "url": url}),
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -595,14 +598,11 @@ async fn redeliver(
     }
     audit::record(
         &mut *tx,
-        AuditEntry {
-            session_id: None,
-            actor_id: Some(admin.user_id),
-            target_user_id: None,
-            action_type: "WEBHOOK_REDELIVERED",
-            reason: "",
-            payload: Some(json!({"endpointId": id, "deliveryId": delivery})),
-        },
+        webhook_audit(
+            admin.user_id,
+            "WEBHOOK_REDELIVERED",
+            json!({"endpointId": id, "deliveryId": delivery}),
+        ),
     )
     .await?;
     tx.commit().await?;

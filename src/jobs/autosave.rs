@@ -384,6 +384,22 @@ async fn flush(db: &PgPool, batch: Vec<Pending>, grace: Duration, timeout: Durat
     // Bounded, so a store that stops answering frees this slot instead of wedging the batcher.
     let result = bounded(timeout, answers::upsert_batch(db, &writes, grace)).await;
     metrics::histogram!("hub_autosave_batch_seconds").record(started.elapsed().as_secs_f64());
+    if writes.len() > 1 && result.as_ref().is_err_and(refused_data) {
+        // One save Postgres refuses (bad data, not a store failure) must not fail the others
+        // of its group: each is written on its own, and only the bad one fails.
+        let mut each = Vec::with_capacity(writes.len());
+        for w in writes.chunks(1) {
+            each.push(bounded(timeout, answers::upsert_batch(db, w, grace)).await);
+        }
+        for (i, reply) in waiters {
+            let r = match &each[i] {
+                Ok(r) => Ok(r[0]),
+                Err(_) => Err(()),
+            };
+            let _ = reply.send(r);
+        }
+        return;
+    }
     match result {
         Ok(results) => {
             for (i, reply) in waiters {
@@ -398,6 +414,13 @@ async fn flush(db: &PgPool, batch: Vec<Pending>, grace: Duration, timeout: Durat
             }
         }
     }
+}
+
+/// Whether Postgres refused the data itself (SQLSTATE class 22, data exception; class 23,
+/// integrity constraint): a store that works, answering no to one row.
+fn refused_data(e: &Error) -> bool {
+    matches!(e, Error::Database(sqlx::Error::Database(d))
+        if d.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23")))
 }
 
 #[cfg(test)]

@@ -222,3 +222,45 @@ async fn fuzzed_inputs_get_clear_errors_not_500s(pool: PgPool) {
     assert_error(r, StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED").await;
     app.stop().await;
 }
+
+/// A save Postgres refuses fails alone: the others of its autosave group are stored.
+#[sqlx::test]
+async fn one_refused_save_does_not_fail_its_group(pool: PgPool) {
+    use proctor_hub::store::answers::{AnswerWrite, WriteResult};
+    use serde_json::json;
+
+    let app = spawn_app(pool).await;
+    let f = crate::helpers::published_exam(&app).await;
+    let mut sessions = Vec::new();
+    for _ in 0..10 {
+        let (_, token) = f.another_candidate(&app).await;
+        let s = f.start(&app, &token).await;
+        sessions.push(s["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap());
+    }
+    let write = |session, text: &str| AnswerWrite {
+        session_id: session,
+        question_id: f.subjective,
+        response: json!({"text": text}),
+        version: 1,
+        latency_ms: None,
+    };
+    // All at once, so they share a group commit; one holds a NUL character, which Postgres
+    // refuses in jsonb.
+    let saves = sessions.iter().enumerate().map(|(i, s)| {
+        let w = write(*s, if i == 3 { "bad \u{0} text" } else { "fine" });
+        let autosave = &app.state.autosave;
+        async move { autosave.save(w).await }
+    });
+    let results = futures::future::join_all(saves).await;
+    for (i, r) in results.iter().enumerate() {
+        if i == 3 {
+            assert!(r.is_err(), "the refused save fails");
+        } else {
+            assert!(
+                matches!(r, Ok(WriteResult::Stored { version: 1, .. })),
+                "save {i}: {r:?}"
+            );
+        }
+    }
+    app.stop().await;
+}

@@ -47,29 +47,7 @@ async fn sat_an_exam(app: &TestApp) -> (ExamFixture, Uuid, Uuid, String) {
     let s = f.start(app, &token).await;
     let session: Uuid = s["id"].as_str().unwrap().parse().unwrap();
     // The phone.
-    let minted = app
-        .post_ok(
-            &format!("/sessions/{session}/pairing"),
-            &token,
-            json!({}),
-            StatusCode::CREATED,
-        )
-        .await;
-    let pairing = minted["pairingUrl"]
-        .as_str()
-        .unwrap()
-        .split("#t=")
-        .nth(1)
-        .unwrap()
-        .to_string();
-    let r = app
-        .post(
-            "/pairing/claim",
-            None,
-            json!({"token": pairing, "deviceFingerprint": "phone-of-ada"}),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
+    crate::ws::pair_phone(app, &token, session, "phone-of-ada").await;
     // An answer.
     let r = app
         .put(

@@ -12,17 +12,41 @@ use uuid::Uuid;
 use crate::helpers::{assert_error, exam_body, published_exam_with, spawn_app_with, TestApp};
 use crate::receiver::{Received, Receiver};
 use proctor_hub::model::UserRole;
+use proctor_hub::webhooks::WebhookConfig;
 
-/// A hub that accepts loopback receivers and retries fast.
-async fn hub(pool: PgPool) -> TestApp {
+/// A hub that accepts loopback receivers and retries fast, then `tweak`s its settings.
+async fn hub_with(pool: PgPool, tweak: impl FnOnce(&mut WebhookConfig)) -> TestApp {
     spawn_app_with(pool, |c| {
         c.webhooks.allow_loopback = true;
         c.webhooks.poll = Duration::from_millis(50);
         c.webhooks.backoff_base = Duration::from_millis(100);
         c.webhooks.backoff_max = Duration::from_millis(400);
         c.webhooks.timeout = Duration::from_secs(2);
+        tweak(&mut c.webhooks);
     })
     .await
+}
+
+async fn hub(pool: PgPool) -> TestApp {
+    hub_with(pool, |_| {}).await
+}
+
+/// Pings endpoint `id`; returns the delivery's id.
+async fn ping(app: &TestApp, admin: &str, id: Uuid) -> String {
+    let q = app
+        .post_ok(
+            &format!("/webhooks/{id}/ping"),
+            admin,
+            json!({}),
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    q["deliveryId"].as_str().unwrap().to_string()
+}
+
+/// GET `path` as `admin`, as JSON.
+async fn get_json(app: &TestApp, admin: &str, path: &str) -> Value {
+    app.get(path, Some(admin)).await.json().await.unwrap()
 }
 
 /// Registers `url` for `events`; returns (id, secret).
@@ -125,15 +149,7 @@ async fn a_ping_is_signed_listed_and_redelivered_with_the_same_id(pool: PgPool) 
         "{list}"
     );
 
-    let q = app
-        .post_ok(
-            &format!("/webhooks/{id}/ping"),
-            &admin,
-            json!({}),
-            StatusCode::ACCEPTED,
-        )
-        .await;
-    let delivery = q["deliveryId"].as_str().unwrap().to_string();
+    let delivery = ping(&app, &admin, id).await;
     let got = rx
         .wait_for(Duration::from_secs(10), "the ping", |g| g.len() == 1)
         .await;
@@ -163,28 +179,22 @@ async fn a_ping_is_signed_listed_and_redelivered_with_the_same_id(pool: PgPool) 
         .starts_with("v1,"));
 
     // Listed, with its attempt.
-    let detail: Value = app
-        .get(
-            &format!("/webhooks/{id}/deliveries/{delivery}"),
-            Some(&admin),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let detail: Value = get_json(
+        &app,
+        &admin,
+        &format!("/webhooks/{id}/deliveries/{delivery}"),
+    )
+    .await;
     assert_eq!(detail["state"], "DELIVERED", "{detail}");
     assert_eq!(detail["attempts"], 1);
     assert_eq!(detail["attemptsMade"][0]["status"], 204);
     assert_eq!(detail["body"]["type"], "webhook.ping");
-    let page: Value = app
-        .get(
-            &format!("/webhooks/{id}/deliveries?state=DELIVERED"),
-            Some(&admin),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: Value = get_json(
+        &app,
+        &admin,
+        &format!("/webhooks/{id}/deliveries?state=DELIVERED"),
+    )
+    .await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
 
     // Redelivered: the same message id, so receivers can drop the duplicate.
@@ -241,29 +251,7 @@ async fn a_whole_session(app: &TestApp) -> (Uuid, String) {
     let f = published_exam_with(app, exam_body(60, false), false).await;
     let s = f.start(app, &f.candidate).await;
     let session: Uuid = s["id"].as_str().unwrap().parse().unwrap();
-    let minted = app
-        .post_ok(
-            &format!("/sessions/{session}/pairing"),
-            &f.candidate,
-            json!({}),
-            StatusCode::CREATED,
-        )
-        .await;
-    let token = minted["pairingUrl"]
-        .as_str()
-        .unwrap()
-        .split("#t=")
-        .nth(1)
-        .unwrap()
-        .to_string();
-    let r = app
-        .post(
-            "/pairing/claim",
-            None,
-            json!({"token": token, "deviceFingerprint": "phone-1"}),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
+    crate::ws::pair_phone(app, &f.candidate, session, "phone-1").await;
     app.post_ok(
         &format!("/sessions/{session}/submit"),
         &f.candidate,
@@ -446,36 +434,19 @@ async fn a_session_is_flagged_once_when_its_score_reaches_the_threshold(pool: Pg
 
 #[sqlx::test]
 async fn an_endpoint_failing_for_too_long_is_disabled_and_resumes_when_enabled(pool: PgPool) {
-    let app = spawn_app_with(pool, |c| {
-        c.webhooks.allow_loopback = true;
-        c.webhooks.poll = Duration::from_millis(50);
-        c.webhooks.backoff_base = Duration::from_millis(100);
-        c.webhooks.backoff_max = Duration::from_millis(300);
-        c.webhooks.retry_for = Duration::from_secs(60);
-        c.webhooks.disable_after = Duration::from_secs(1);
+    let app = hub_with(pool, |w| {
+        w.retry_for = Duration::from_secs(60);
+        w.disable_after = Duration::from_secs(1);
     })
     .await;
     let rx = Receiver::start().await;
     rx.set_up(false);
     let (_, admin) = app.user_with_token(UserRole::Admin).await;
     let (id, _) = register(&app, &admin, &rx.url(), &["session.ended"]).await;
-    let q = app
-        .post_ok(
-            &format!("/webhooks/{id}/ping"),
-            &admin,
-            json!({}),
-            StatusCode::ACCEPTED,
-        )
-        .await;
-    let delivery = q["deliveryId"].as_str().unwrap().to_string();
+    let delivery = ping(&app, &admin, id).await;
     let mut endpoint = Value::Null;
     for _ in 0..100 {
-        endpoint = app
-            .get(&format!("/webhooks/{id}"), Some(&admin))
-            .await
-            .json()
-            .await
-            .unwrap();
+        endpoint = get_json(&app, &admin, &format!("/webhooks/{id}")).await;
         if endpoint["enabled"] == false {
             break;
         }
@@ -494,15 +465,12 @@ async fn an_endpoint_failing_for_too_long_is_disabled_and_resumes_when_enabled(p
     .await
     .unwrap();
     assert_eq!(audited, 1);
-    let detail: Value = app
-        .get(
-            &format!("/webhooks/{id}/deliveries/{delivery}"),
-            Some(&admin),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let detail: Value = get_json(
+        &app,
+        &admin,
+        &format!("/webhooks/{id}/deliveries/{delivery}"),
+    )
+    .await;
     assert!(detail["attempts"].as_i64().unwrap() >= 2, "{detail}");
     assert_eq!(detail["lastStatus"], 503);
     assert_eq!(detail["attemptsMade"][0]["error"], "HTTP 503");
@@ -530,38 +498,20 @@ async fn an_endpoint_failing_for_too_long_is_disabled_and_resumes_when_enabled(p
 
 #[sqlx::test]
 async fn a_delivery_is_given_up_after_retrying_for_its_time(pool: PgPool) {
-    let app = spawn_app_with(pool, |c| {
-        c.webhooks.allow_loopback = true;
-        c.webhooks.poll = Duration::from_millis(50);
-        c.webhooks.backoff_base = Duration::from_millis(100);
-        c.webhooks.backoff_max = Duration::from_millis(300);
-        c.webhooks.retry_for = Duration::from_secs(1);
-    })
-    .await;
+    let app = hub_with(pool, |w| w.retry_for = Duration::from_secs(1)).await;
     let rx = Receiver::start().await;
     rx.set_up(false);
     let (_, admin) = app.user_with_token(UserRole::Admin).await;
     let (id, _) = register(&app, &admin, &rx.url(), &["session.ended"]).await;
-    let q = app
-        .post_ok(
-            &format!("/webhooks/{id}/ping"),
-            &admin,
-            json!({}),
-            StatusCode::ACCEPTED,
-        )
-        .await;
-    let delivery = q["deliveryId"].as_str().unwrap().to_string();
+    let delivery = ping(&app, &admin, id).await;
     let mut detail = Value::Null;
     for _ in 0..100 {
-        detail = app
-            .get(
-                &format!("/webhooks/{id}/deliveries/{delivery}"),
-                Some(&admin),
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
+        detail = get_json(
+            &app,
+            &admin,
+            &format!("/webhooks/{id}/deliveries/{delivery}"),
+        )
+        .await;
         if detail["state"] == "FAILED" {
             break;
         }
@@ -569,23 +519,15 @@ async fn a_delivery_is_given_up_after_retrying_for_its_time(pool: PgPool) {
     }
     assert_eq!(detail["state"], "FAILED", "{detail}");
     assert!(detail["nextAttemptAt"].is_null());
-    let failed: Value = app
-        .get(
-            &format!("/webhooks/{id}/deliveries?state=FAILED"),
-            Some(&admin),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let failed: Value = get_json(
+        &app,
+        &admin,
+        &format!("/webhooks/{id}/deliveries?state=FAILED"),
+    )
+    .await;
     assert_eq!(failed["items"].as_array().unwrap().len(), 1);
     // The endpoint itself stays enabled (it has not failed for a day).
-    let e: Value = app
-        .get(&format!("/webhooks/{id}"), Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let e: Value = get_json(&app, &admin, &format!("/webhooks/{id}")).await;
     assert_eq!(e["enabled"], true);
     app.stop().await;
 }
