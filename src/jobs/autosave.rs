@@ -1,8 +1,13 @@
 //! Autosave group commit. Handlers hand each validated save to one batcher task through a
-//! bounded channel; the batcher gathers the saves that arrive within a short window (up to a
-//! maximum), keeps the highest version of each `(session, question)`, writes them with one
-//! multi-row upsert in one transaction, and answers every waiter through its oneshot only after
-//! COMMIT. A few batches may be in flight at once so commit latency overlaps.
+//! bounded channel; the batcher keeps the highest version of each `(session, question)` of a
+//! batch, writes them with one multi-row upsert in one transaction, and answers every waiter
+//! through its oneshot only after COMMIT. A few batches may be in flight at once so commit
+//! latency overlaps.
+//!
+//! A batch adds no delay when the database is idle: with no batch in flight, what is queued
+//! goes at once. While one is in flight, the batcher gathers what arrives until that batch
+//! commits or the window (`HUB_AUTOSAVE_BATCH_WINDOW_MS`) ends, as Postgres's own
+//! `commit_delay` waits only under load.
 //!
 //! The batcher holds no lock across `.await` and owns nothing but its channel; shutdown closes
 //! the channel, writes what was already queued, and waits for the batches in flight.
@@ -100,6 +105,7 @@ impl Autosaver {
             inflight: Arc::new(Semaphore::new(slots as usize)),
             slots,
             tasks: tasks.clone(),
+            finished: Arc::new(tokio::sync::Notify::new()),
         };
         tasks.spawn(batcher.run());
         Autosaver {
@@ -296,6 +302,8 @@ struct Batcher {
     slots: u32,
     /// Where batch writes are spawned.
     tasks: TaskTracker,
+    /// Told whenever a batch write finishes.
+    finished: Arc<tokio::sync::Notify>,
 }
 
 impl Batcher {
@@ -317,19 +325,7 @@ impl Batcher {
             };
             let Some(first) = first else { break };
             let mut batch = vec![first];
-            let deadline = Instant::now() + self.window;
-            while batch.len() < self.max {
-                match self.rx.try_recv() {
-                    Ok(p) => batch.push(p),
-                    Err(mpsc::error::TryRecvError::Disconnected) => break,
-                    Err(mpsc::error::TryRecvError::Empty) => {
-                        match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                            Ok(Some(p)) => batch.push(p),
-                            _ => break,
-                        }
-                    }
-                }
-            }
+            self.gather(&mut batch).await;
             let permit = match self.inflight.clone().acquire_owned().await {
                 Ok(p) => p,
                 // The semaphore is never closed; drop the batch's waiters (they get 503).
@@ -344,13 +340,52 @@ impl Batcher {
             }
             let db = self.db.clone();
             let (grace, timeout) = (self.grace, self.timeout);
+            let finished = self.finished.clone();
             self.tasks.spawn(async move {
                 flush(&db, batch, grace, timeout).await;
                 drop(permit);
+                finished.notify_waiters();
             });
         }
         // Wait for the batches in flight (each holds one permit) before reporting done.
         let _ = self.inflight.acquire_many(self.slots).await;
+    }
+
+    /// Batches being written now.
+    fn in_flight(&self) -> usize {
+        self.slots as usize - self.inflight.available_permits()
+    }
+
+    /// Adds what is queued to `batch`; then, only while another batch is being written, what
+    /// arrives until no batch is in flight or the window ends.
+    async fn gather(&mut self, batch: &mut Vec<Pending>) {
+        let deadline = Instant::now() + self.window;
+        while batch.len() < self.max {
+            match self.rx.try_recv() {
+                Ok(p) => {
+                    batch.push(p);
+                    continue;
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => return,
+                Err(mpsc::error::TryRecvError::Empty) => {}
+            }
+            // Registered before the check, so a batch finishing in between is not missed.
+            let finished = self.finished.clone();
+            let notified = finished.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.in_flight() == 0 {
+                return;
+            }
+            tokio::select! {
+                m = self.rx.recv() => match m {
+                    Some(p) => batch.push(p),
+                    None => return,
+                },
+                () = &mut notified => {}
+                () = tokio::time::sleep_until(deadline) => return,
+            }
+        }
     }
 }
 

@@ -178,13 +178,20 @@ async fn a_ping_is_signed_listed_and_redelivered_with_the_same_id(pool: PgPool) 
         .unwrap()
         .starts_with("v1,"));
 
-    // Listed, with its attempt.
-    let detail: Value = get_json(
-        &app,
-        &admin,
-        &format!("/webhooks/{id}/deliveries/{delivery}"),
-    )
-    .await;
+    // Listed, with its attempt (recorded once the receiver's answer is in).
+    let mut detail = Value::Null;
+    for _ in 0..100 {
+        detail = get_json(
+            &app,
+            &admin,
+            &format!("/webhooks/{id}/deliveries/{delivery}"),
+        )
+        .await;
+        if detail["state"] == "DELIVERED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(detail["state"], "DELIVERED", "{detail}");
     assert_eq!(detail["attempts"], 1);
     assert_eq!(detail["attemptsMade"][0]["status"], 204);
