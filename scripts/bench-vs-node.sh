@@ -1,31 +1,51 @@
 #!/usr/bin/env bash
-# Autosave side by side: the Rust hub and the Node baseline (../shared/baselines/node-hub, or
-# NODE_HUB) on the same machine, the same Postgres and Redis, driven by the baseline's own
-# closed-loop bench (`scripts/bench-autosave.js`, autocannon: each connection one candidate
-# saving its 4 questions with increasing versions). Both get the same candidates and an exam
-# open now through their own provisioning; then, for each connection count, the bench runs
-# against hub and baseline alternately RUNS times, each server's CPU sampled from /proc, and
-# one table is printed (median and range). Reports go to target/bench-vs-node/.
+# The Rust hub and the Node baseline (../shared/baselines/node-hub, or NODE_HUB) side by side on
+# the same machine, the same Postgres and Redis, with the same clients:
+#   1. autosave: the baseline's own closed-loop bench (`scripts/bench-autosave.js`, autocannon:
+#      each connection one candidate saving its 4 questions with increasing versions), for each
+#      connection count; with the server's, Postgres's and the whole machine's CPU over the run
+#      (the client shares the machine);
+#   2. relayed signal: the baseline's `scripts/rtt-any.js` (laptop → server → proctor → server →
+#      laptop, back to back), CPU per relayed signal;
+#   3. idle sockets: this repository's `loadtest idle` (authenticated sockets heartbeating every
+#      5 s), RSS per socket and CPU per heartbeat, each run on freshly started servers.
+# Both get the same candidates, proctor and exam open now through their own provisioning; each
+# measurement runs against hub and baseline alternately RUNS times, each server's CPU sampled
+# from /proc, and one table is printed (median and range) and drawn (side-by-side.svg). Reports
+# go to target/bench-vs-node/.
 #
-# Knobs: RUNS (3), CONNECTIONS ("16 128"), DURATION (10 s), HUB_BIN (target/release/proctor-hub;
-# built if missing), NODE_HUB (the baseline's folder), AUTOSAVE_MODE for the baseline (batch).
+# Knobs: RUNS (3), CONNECTIONS ("16 128"), DURATION (10 s), SIGNALS (20000 round trips),
+# SOCKETS (15000), PARTS ("autosave signal idle"), HUB_BIN (target/release/proctor-hub; built if
+# missing), LOADTEST_BIN (target/release/loadtest; built if missing), NODE_HUB (the baseline's
+# folder), AUTOSAVE_MODE for the baseline (batch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 runs=${RUNS:-3}
 conns=${CONNECTIONS:-"16 128"}
 duration=${DURATION:-10}
+signals=${SIGNALS:-20000}
+sockets=${SOCKETS:-15000}
+parts=${PARTS:-"autosave signal idle"}
 node_hub=${NODE_HUB:-$root/../shared/baselines/node-hub}
 hub_bin=${HUB_BIN:-target/release/proctor-hub}
+loadtest_bin=${LOADTEST_BIN:-target/release/loadtest}
 out=$root/target/bench-vs-node
 mkdir -p "$out"
 started=$(date +%s)
 step() { echo "== [$(( $(date +%s) - started ))s] $*"; }
+has() { [[ " $parts " == *" $1 "* ]]; }
 
+# Each server holds up to SOCKETS sockets.
+ulimit -n "$(ulimit -Hn)"
 bash scripts/services.sh >/dev/null
 if [ ! -x "$hub_bin" ]; then
   step "building the hub (release)"
   cargo build --release --bin proctor-hub
+fi
+if has idle && [ ! -x "$loadtest_bin" ]; then
+  step "building the load generator (release)"
+  cargo build --release -p loadtest
 fi
 [ -d "$node_hub" ] || { echo "no Node baseline at $node_hub (set NODE_HUB)" >&2; exit 1; }
 step "the baseline's dependencies (npm ci)"
@@ -34,13 +54,16 @@ step "the baseline's dependencies (npm ci)"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 hub_port=$(free_port)
 node_port=$(free_port)
+hub_url=http://127.0.0.1:$hub_port
+node_url=http://127.0.0.1:$node_port
 hub_db=bench_hub_$$
 node_db=bench_node_$$
 prefix="benchvsnode:$$:"
 candidates=$(( $(echo "$conns" | tr ' ' '\n' | sort -n | tail -1) ))
-pids=()
+hub_pid=
+node_pid=
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in $hub_pid $node_pid; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $hub_db" 2>/dev/null || true
   psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $node_db" 2>/dev/null || true
@@ -52,8 +75,35 @@ wait_up() { # url
   for _ in $(seq 1 100); do curl -fsS "$1/healthz" >/dev/null 2>&1 && return 0; sleep 0.2; done
   echo "no server at $1" >&2; return 1
 }
+stop_server() { # pid
+  [ -n "$1" ] || return 0
+  kill "$1" 2>/dev/null || true
+  while kill -0 "$1" 2>/dev/null; do sleep 0.1; done
+}
+# Signals are sent back to back, so both servers' per-socket inbound rate limits are lifted.
+start_node() {
+  stop_server "$node_pid"
+  (cd "$node_hub" && DATABASE_URL="postgres://postgres@127.0.0.1:5432/$node_db" PORT=$node_port \
+     AUTOSAVE_MODE=${AUTOSAVE_MODE:-batch} LOG_LEVEL=warn ALLOWED_ORIGINS="$node_url" \
+     WS_RATE_PER_SEC=1000000 WS_RATE_BURST=1000000 exec node src/server.js) >>"$out/node.log" 2>&1 &
+  node_pid=$!
+  wait_up "$node_url"
+}
+export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$hub_db"
+export HUB_JWT_SECRET=bench-vs-node-secret-0123456789abcdef HUB_REDIS_PREFIX=$prefix
+export HUB_ARTIFACT_MASTER_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=
+start_hub() {
+  stop_server "$hub_pid"
+  HUB_HTTP_ADDR=127.0.0.1:$hub_port HUB_MEDIA_ADDR=off RUST_LOG=warn \
+    HUB_LOGIN_MAX_FAILURES_IP=100000 \
+    HUB_WS_INBOUND_PER_SECOND=1000000 HUB_WS_INBOUND_BURST=1000000 \
+    HUB_WS_STAFF_INBOUND_PER_SECOND=1000000 HUB_WS_STAFF_INBOUND_BURST=1000000 \
+    "$hub_bin" serve >>"$out/hub.log" 2>&1 &
+  hub_pid=$!
+  wait_up "$hub_url"
+}
 
-# --- the baseline ---------------------------------------------------------------------------
+# --- provisioning ---------------------------------------------------------------------------
 step "the baseline: database $node_db, $candidates candidates, port $node_port"
 (
   cd "$node_hub"
@@ -62,27 +112,15 @@ step "the baseline: database $node_db, $candidates candidates, port $node_port"
   npm run -s seed -- --candidates $((candidates + 100)) >/dev/null
 )
 cp "$node_hub/seed.json" "$out/node-seed.json"
-(cd "$node_hub" && DATABASE_URL="postgres://postgres@127.0.0.1:5432/$node_db" PORT=$node_port \
-   AUTOSAVE_MODE=${AUTOSAVE_MODE:-batch} LOG_LEVEL=warn exec node src/server.js) >"$out/node.log" 2>&1 &
-node_pid=$!
-pids+=("$node_pid")
-wait_up "http://127.0.0.1:$node_port"
+start_node
 node_exam=$(python3 -c "import json; print(json.load(open('$out/node-seed.json'))['examId'])")
 
-# --- the hub --------------------------------------------------------------------------------
 step "the hub: database $hub_db, port $hub_port"
-export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$hub_db"
-export HUB_JWT_SECRET=bench-vs-node-secret-0123456789abcdef HUB_REDIS_PREFIX=$prefix
-export HUB_ARTIFACT_MASTER_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=
 "$hub_bin" migrate >/dev/null
 HUB_NEW_USER_PASSWORD='Passw0rd!' "$hub_bin" create-user --email admin@example.test --name Admin \
   --role ADMIN >/dev/null
-HUB_HTTP_ADDR=127.0.0.1:$hub_port HUB_MEDIA_ADDR=off RUST_LOG=warn \
-  HUB_LOGIN_MAX_FAILURES_IP=100000 "$hub_bin" serve >"$out/hub.log" 2>&1 &
-hub_pid=$!
-pids+=("$hub_pid")
-wait_up "http://127.0.0.1:$hub_port"
-hub_exam=$(python3 - "$hub_port" "$candidates" <<'EOF'
+start_hub
+hub_exam=$(python3 - "$hub_port" "$candidates" <<'PY'
 import json, sys, urllib.request, datetime
 port, n = sys.argv[1], int(sys.argv[2]) + 100
 base = f"http://127.0.0.1:{port}/api/v1"
@@ -103,53 +141,151 @@ call("POST", f"/exams/{exam}/publish", admin, {})
 ids = [call("POST", "/users", admin, {"email": f"candidate{i}@example.test", "name": f"Candidate {i}",
         "password": "Passw0rd!", "role": "CANDIDATE"})["id"] for i in range(1, n + 1)]
 call("PUT", f"/exams/{exam}/assignments", admin, {"candidateIds": ids})
+call("POST", "/users", admin, {"email": "proctor@example.test", "name": "Proctor",
+    "password": "Passw0rd!", "role": "PROCTOR"})
 print(exam)
-EOF
+PY
 )
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Every Postgres process's CPU (backends come and go; the sum over those alive at both samples
+# misses little over a 10 s run), and the machine's busy and total ticks.
+pg_ticks() { local t=0 p; for p in $(pgrep -u postgres); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
+machine_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
 tck=$(getconf CLK_TCK)
 results="$out/results.tsv"
 : >"$results"
+# One row per run: part, side, parameter, run, then the part's figures.
+record() { local IFS=$'\t'; echo "$*" >>"$results"; }
+side_vars() { # side → port pid exam url
+  if [ "$1" = hub ]; then port=$hub_port; pid=$hub_pid; exam=$hub_exam; url=$hub_url
+  else port=$node_port; pid=$node_pid; exam=$node_exam; url=$node_url; fi
+}
+
+# --- 1. autosave ----------------------------------------------------------------------------
 # The bench starts (or resumes) candidate101… and saves with versions above any stored.
-first=101
-for c in $conns; do
-  for r in $(seq 1 "$runs"); do
-    for side in hub node; do
-      if [ "$side" = hub ]; then port=$hub_port; pid=$hub_pid; exam=$hub_exam; else port=$node_port; pid=$node_pid; exam=$node_exam; fi
-      step "$side: $c connections, run $r of $runs"
-      before=$(cpu_ticks "$pid")
-      (cd "$node_hub" && node scripts/bench-autosave.js --url "http://127.0.0.1:$port" --connections "$c" \
-         --duration "$duration" --exam "$exam" --first-candidate "$first" \
-         --json "$out/$side-$c-$r.json") 2>>"$out/bench.log" | tee -a "$out/bench.log"
-      after=$(cpu_ticks "$pid")
-      python3 - "$out/$side-$c-$r.json" "$side" "$c" "$r" "$((after - before))" "$tck" >>"$results" <<'EOF'
+if has autosave; then
+  for c in $conns; do
+    for r in $(seq 1 "$runs"); do
+      for side in hub node; do
+        side_vars "$side"
+        step "autosave, $side: $c connections, run $r of $runs"
+        before=$(cpu_ticks "$pid"); pg_before=$(pg_ticks); read -r busy_before all_before < <(machine_ticks)
+        (cd "$node_hub" && node scripts/bench-autosave.js --url "$url" --connections "$c" \
+           --duration "$duration" --exam "$exam" --first-candidate 101 \
+           --json "$out/autosave-$side-$c-$r.json") 2>>"$out/bench.log" | tee -a "$out/bench.log"
+        after=$(cpu_ticks "$pid"); pg_after=$(pg_ticks); read -r busy_after all_after < <(machine_ticks)
+        # shellcheck disable=SC2046
+        record autosave "$side" "$c" "$r" $(python3 - "$out/autosave-$side-$c-$r.json" "$((after - before))" "$tck" \
+          "$((pg_after - pg_before))" "$((busy_after - busy_before))" "$((all_after - all_before))" <<'PY'
 import json, sys
-f, side, c, r, ticks, tck = sys.argv[1:]
-d = json.load(open(f))
-reqs = d["requests"]
-cpu_us = int(ticks) / int(tck) * 1e6 / max(reqs, 1)
-print("\t".join(map(str, [side, c, r, round(d["reqPerSecMean"]), d["latencyMs"]["p50"], d["latencyMs"]["p99"], round(cpu_us, 1)])))
-EOF
+d = json.load(open(sys.argv[1]))
+ticks, tck, pg, busy, total = map(int, sys.argv[2:])
+per_save = lambda t: round(t / tck * 1e6 / max(d["requests"], 1), 1)
+print(round(d["reqPerSecMean"]), d["latencyMs"]["p50"], d["latencyMs"]["p99"], per_save(ticks),
+      per_save(pg), round(100 * busy / max(total, 1)))
+PY
+)
+      done
     done
   done
-done
+fi
+
+# --- 2. relayed signal ----------------------------------------------------------------------
+# candidate1 starts a session (its room), proctor@ joins it; each round trip is two relayed
+# signals, so CPU per relayed signal = the server's CPU over the run / (2 × round trips).
+if has signal; then
+  for side in hub node; do
+    side_vars "$side"
+    python3 - "$url" "$exam" >"$out/signal-$side.tokens" <<'PY'
+import json, sys, urllib.request
+base, exam = sys.argv[1] + "/api/v1", sys.argv[2]
+def post(path, token, body):
+    req = urllib.request.Request(base + path, method="POST", data=json.dumps(body).encode(),
+        headers={"content-type": "application/json", **({"authorization": f"Bearer {token}"} if token else {})})
+    with urllib.request.urlopen(req) as r:
+        return json.loads(r.read())
+lap = post("/auth/login", None, {"email": "candidate1@example.test", "password": "Passw0rd!"})["accessToken"]
+pro = post("/auth/login", None, {"email": "proctor@example.test", "password": "Passw0rd!"})["accessToken"]
+room = post(f"/exams/{exam}/sessions", lap, {"deviceFingerprint": "bench-signal"})["webrtcRoomId"]
+print(lap, pro, room)
+PY
+  done
+  for r in $(seq 1 "$runs"); do
+    for side in hub node; do
+      side_vars "$side"
+      read -r lap pro room <"$out/signal-$side.tokens"
+      step "relayed signal, $side: $signals round trips, run $r of $runs"
+      before=$(cpu_ticks "$pid")
+      (cd "$node_hub" && node scripts/rtt-any.js "$url" "$lap" "$pro" "$room" "$signals" 0) \
+        >"$out/signal-$side-$r.json" 2>>"$out/bench.log"
+      after=$(cpu_ticks "$pid")
+      cat "$out/signal-$side-$r.json"
+      # shellcheck disable=SC2046
+      record signal "$side" "$signals" "$r" $(python3 - "$out/signal-$side-$r.json" "$((after - before))" "$tck" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+cpu_us = int(sys.argv[2]) / int(sys.argv[3]) * 1e6 / (2 * d["n"])
+print(round(d["p50"]), round(d["p99"]), round(cpu_us, 1))
+PY
+)
+    done
+  done
+fi
+
+# --- 3. idle sockets ------------------------------------------------------------------------
+# Fresh servers for every run, so one run's freed memory does not flatter the next.
+if has idle; then
+  for r in $(seq 1 "$runs"); do
+    for side in hub node; do
+      if [ "$side" = hub ]; then start_hub; else start_node; fi
+      side_vars "$side"
+      step "idle sockets, $side: $sockets sockets, run $r of $runs"
+      dir=$out/idle-$side-$r
+      rm -rf "$dir"
+      login=()
+      if [ "$side" = node ]; then login=(--login-email proctor@example.test); fi
+      "$loadtest_bin" --url "$url" --admin-email admin@example.test --admin-password 'Passw0rd!' \
+        --hub-pid "$pid" --quiet --out "$dir" idle --sockets "$sockets" --ramp-per-sec 1000 \
+        --heartbeat-ms 5000 --duration-secs 30 "${login[@]}" | tee -a "$out/bench.log"
+      # shellcheck disable=SC2046
+      record idle "$side" "$sockets" "$r" $(python3 - "$dir" <<'PY'
+import glob, json, sys
+d = json.load(open(sorted(glob.glob(sys.argv[1] + "/idle-*.json"))[-1]))
+hb = next(l for l in d["latencies"] if l["op"] == "heartbeat")
+h = d["hub"]
+print(round(h["rssKbPerConnection"], 2), round(h["cpuUsPerOp"], 1), hb["p99Ms"])
+PY
+)
+    done
+  done
+fi
 
 step "results ($runs runs each, median [min–max])"
-python3 - "$results" <<'EOF'
+python3 - "$results" <<'PY'
 import sys, statistics as st
 rows = [l.split("\t") for l in open(sys.argv[1]).read().split("\n") if l]
 def fmt(v):
     v = sorted(v)
     return f"{st.median(v):g} [{v[0]:g}–{v[-1]:g}]"
-conns = sorted({int(r[1]) for r in rows})
-print("| connections | server | req/s | p50 ms | p99 ms | CPU µs/save |")
-print("|---|---|---|---|---|---|")
-for c in conns:
-    for side, name in (("hub", "Rust hub"), ("node", "Node baseline")):
-        rs = [r for r in rows if r[0] == side and int(r[1]) == c]
-        if not rs:
-            continue
-        col = lambda i: [float(r[i]) for r in rs]
-        print(f"| {c} | {name} | {fmt(col(3))} | {fmt(col(4))} | {fmt(col(5))} | {fmt(col(6))} |")
-EOF
+names = (("hub", "Rust hub"), ("node", "Node baseline"))
+def table(part, param, heads):
+    sel = [r for r in rows if r[0] == part]
+    if not sel:
+        return
+    print()
+    print("| " + " | ".join([param, "server"] + heads) + " |")
+    print("|" + "---|" * (len(heads) + 2))
+    for p in sorted({int(r[2]) for r in sel}):
+        for side, name in names:
+            rs = [r for r in sel if r[1] == side and int(r[2]) == p]
+            if rs:
+                cols = [fmt([float(r[4 + i]) for r in rs]) for i in range(len(heads))]
+                print("| " + " | ".join([str(p), name] + cols) + " |")
+table("autosave", "connections", ["req/s", "p50 ms", "p99 ms", "server CPU µs/save",
+                                   "Postgres CPU µs/save", "machine busy %"])
+table("signal", "round trips", ["p50 µs", "p99 µs", "CPU µs/relayed signal"])
+table("idle", "sockets", ["KB RSS/socket", "CPU µs/heartbeat", "heartbeat p99 ms"])
+PY
+python3 scripts/bench-vs-node-plot.py "$results" "$out/side-by-side.svg"
+echo "plot: $out/side-by-side.svg"

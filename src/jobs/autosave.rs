@@ -2,12 +2,15 @@
 //! bounded channel; the batcher keeps the highest version of each `(session, question)` of a
 //! batch, writes them with one multi-row upsert in one transaction, and answers every waiter
 //! through its oneshot only after COMMIT. A few batches may be in flight at once so commit
-//! latency overlaps.
+//! latency overlaps; each write slot keeps its own Postgres connection between batches, so a
+//! batch is one round trip (a pooled connection costs two more: sqlx pings it when it is
+//! taken and again when it is given back).
 //!
 //! A batch adds no delay when the database is idle: with no batch in flight, what is queued
 //! goes at once. While one is in flight, the batcher gathers what arrives until that batch
-//! commits or the window (`HUB_AUTOSAVE_BATCH_WINDOW_MS`) ends, as Postgres's own
-//! `commit_delay` waits only under load.
+//! commits, the gathered batch is big enough for a second writer, or the window
+//! (`HUB_AUTOSAVE_BATCH_WINDOW_MS`) ends, as Postgres's own `commit_delay` waits only under
+//! load.
 //!
 //! The batcher holds no lock across `.await` and owns nothing but its channel; shutdown closes
 //! the channel, writes what was already queued, and waits for the batches in flight.
@@ -17,8 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
-use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot, OnceCell, Semaphore};
+use sqlx::pool::PoolConnection;
+use sqlx::{PgPool, Postgres};
+use tokio::sync::{mpsc, oneshot, OnceCell};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -32,6 +36,12 @@ use crate::store::postgres::bounded;
 
 /// Saves waiting for the batcher; past this, handlers wait for room (backpressure).
 const QUEUE_CAPACITY: usize = 16 * 1024;
+
+/// Saves a batch gathers, while another is being written, before it is written beside it.
+/// Under heavy load one writer at a time is the limit (a batch waits for the previous
+/// commit); a batch this big is worth a second backend (`scripts/bench-vs-node.sh`, 128
+/// connections: batches of ~40 saves; 18.1k saves/s with one writer, 23.4k with this).
+const SECOND_WRITER_BATCH: usize = 32;
 
 /// Cached entries past which a cache is simply cleared (entries are cheap to reload).
 const CACHE_LIMIT: usize = 200_000;
@@ -93,7 +103,12 @@ impl Autosaver {
         shutdown: CancellationToken,
     ) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-        let slots = u32::try_from(config.autosave_max_inflight.clamp(1, 64)).unwrap_or(4);
+        let slots = config.autosave_max_inflight.clamp(1, 64);
+        let (give_back, free) = mpsc::channel(slots);
+        for _ in 0..slots {
+            // Room for every slot: this never fails.
+            let _ = give_back.try_send(Slot::default());
+        }
         let batcher = Batcher {
             db: db.clone(),
             rx,
@@ -102,7 +117,8 @@ impl Autosaver {
             window: config.autosave_batch_window,
             grace: config.autosave_grace,
             timeout,
-            inflight: Arc::new(Semaphore::new(slots as usize)),
+            free,
+            give_back,
             slots,
             tasks: tasks.clone(),
             finished: Arc::new(tokio::sync::Notify::new()),
@@ -296,10 +312,12 @@ struct Batcher {
     grace: Duration,
     /// Longest a batch write may take before its waiters get 503 and its slot is freed.
     timeout: Duration,
-    /// Batches being written at once.
-    inflight: Arc<Semaphore>,
-    /// Permits `inflight` started with.
-    slots: u32,
+    /// Write slots not in use; a batch takes one, so at most `slots` are written at once.
+    free: mpsc::Receiver<Slot>,
+    /// Where a batch's task gives its slot back.
+    give_back: mpsc::Sender<Slot>,
+    /// How many slots there are.
+    slots: usize,
     /// Where batch writes are spawned.
     tasks: TaskTracker,
     /// Told whenever a batch write finishes.
@@ -326,10 +344,9 @@ impl Batcher {
             let Some(first) = first else { break };
             let mut batch = vec![first];
             self.gather(&mut batch).await;
-            let permit = match self.inflight.clone().acquire_owned().await {
-                Ok(p) => p,
-                // The semaphore is never closed; drop the batch's waiters (they get 503).
-                Err(_) => continue,
+            let Some(mut slot) = self.free.recv().await else {
+                // The batcher holds a sender, so this never happens; the waiters get 503.
+                continue;
             };
             // Saves that queued up while waiting for a slot join this batch.
             while batch.len() < self.max {
@@ -340,24 +357,31 @@ impl Batcher {
             }
             let db = self.db.clone();
             let (grace, timeout) = (self.grace, self.timeout);
-            let finished = self.finished.clone();
+            let (finished, give_back) = (self.finished.clone(), self.give_back.clone());
             self.tasks.spawn(async move {
-                flush(&db, batch, grace, timeout).await;
-                drop(permit);
+                flush(&db, &mut slot, batch, grace, timeout).await;
+                // Room for every slot: this never fails.
+                let _ = give_back.try_send(slot);
                 finished.notify_waiters();
             });
         }
-        // Wait for the batches in flight (each holds one permit) before reporting done.
-        let _ = self.inflight.acquire_many(self.slots).await;
+        // Wait for the batches in flight (each holds a slot) before reporting done; the slots'
+        // connections go back to the pool as they drop.
+        for _ in 0..self.slots {
+            if self.free.recv().await.is_none() {
+                break;
+            }
+        }
     }
 
     /// Batches being written now.
     fn in_flight(&self) -> usize {
-        self.slots as usize - self.inflight.available_permits()
+        self.slots - self.free.len()
     }
 
     /// Adds what is queued to `batch`; then, only while another batch is being written, what
-    /// arrives until no batch is in flight or the window ends.
+    /// arrives until no batch is in flight, the batch has [`SECOND_WRITER_BATCH`] saves, or
+    /// the window ends.
     async fn gather(&mut self, batch: &mut Vec<Pending>) {
         let deadline = Instant::now() + self.window;
         while batch.len() < self.max {
@@ -374,7 +398,7 @@ impl Batcher {
             let notified = finished.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.in_flight() == 0 {
+            if self.in_flight() == 0 || batch.len() >= SECOND_WRITER_BATCH {
                 return;
             }
             tokio::select! {
@@ -389,18 +413,67 @@ impl Batcher {
     }
 }
 
+/// A kept connection idle longer than this goes back to the pool, which checks a connection
+/// before handing it out, instead of being trusted with the next batch.
+const KEEP_IDLE: Duration = Duration::from_secs(10);
+
+/// One batch in flight at a time, with the connection it keeps between batches.
+#[derive(Default)]
+struct Slot {
+    /// Taken from the pool by the slot's first batch, and again after a failure or a pause.
+    conn: Option<PoolConnection<Postgres>>,
+    /// When `conn` last finished a write.
+    used: Option<std::time::Instant>,
+}
+
+impl Slot {
+    /// Writes `writes` on the slot's connection (taken from the pool first if it has none).
+    /// After any failure the connection is let go (back to the pool, which checks it), so a
+    /// connection Postgres dropped, or one left mid-statement by the timeout, is never reused.
+    async fn write(
+        &mut self,
+        db: &PgPool,
+        writes: &[AnswerWrite],
+        grace: Duration,
+        timeout: Duration,
+    ) -> Result<Vec<WriteResult>, Error> {
+        if self.used.is_some_and(|t| t.elapsed() > KEEP_IDLE) {
+            self.conn = None;
+        }
+        let result = bounded(timeout, async {
+            let conn = match &mut self.conn {
+                Some(conn) => conn,
+                none => none.insert(db.acquire().await?),
+            };
+            answers::upsert_batch(conn, writes, grace).await
+        })
+        .await;
+        if result.is_err() {
+            self.conn = None;
+        }
+        self.used = Some(std::time::Instant::now());
+        result
+    }
+}
+
 /// Writes one batch and answers its waiters.
-async fn flush(db: &PgPool, batch: Vec<Pending>, grace: Duration, timeout: Duration) {
+async fn flush(
+    db: &PgPool,
+    slot: &mut Slot,
+    batch: Vec<Pending>,
+    grace: Duration,
+    timeout: Duration,
+) {
     metrics::histogram!("hub_autosave_batch_size").record(batch.len() as f64);
     // Keep the highest version of each (session, question): ON CONFLICT cannot touch a row
     // twice in one statement, and the lower versions would lose anyway.
-    let mut slot: HashMap<(Uuid, Uuid), usize> = HashMap::with_capacity(batch.len());
+    let mut index: HashMap<(Uuid, Uuid), usize> = HashMap::with_capacity(batch.len());
     let mut writes: Vec<AnswerWrite> = Vec::with_capacity(batch.len());
     let mut waiters: Vec<(usize, oneshot::Sender<Result<WriteResult, ()>>)> =
         Vec::with_capacity(batch.len());
     for Pending { write, reply } in batch {
         let key = (write.session_id, write.question_id);
-        let i = match slot.get(&key) {
+        let i = match index.get(&key) {
             Some(&i) => {
                 if write.version > writes[i].version {
                     writes[i] = write;
@@ -408,7 +481,7 @@ async fn flush(db: &PgPool, batch: Vec<Pending>, grace: Duration, timeout: Durat
                 i
             }
             None => {
-                slot.insert(key, writes.len());
+                index.insert(key, writes.len());
                 writes.push(write);
                 writes.len() - 1
             }
@@ -417,14 +490,14 @@ async fn flush(db: &PgPool, batch: Vec<Pending>, grace: Duration, timeout: Durat
     }
     let started = std::time::Instant::now();
     // Bounded, so a store that stops answering frees this slot instead of wedging the batcher.
-    let result = bounded(timeout, answers::upsert_batch(db, &writes, grace)).await;
+    let result = slot.write(db, &writes, grace, timeout).await;
     metrics::histogram!("hub_autosave_batch_seconds").record(started.elapsed().as_secs_f64());
     if writes.len() > 1 && result.as_ref().is_err_and(refused_data) {
         // One save Postgres refuses (bad data, not a store failure) must not fail the others
         // of its group: each is written on its own, and only the bad one fails.
         let mut each = Vec::with_capacity(writes.len());
         for w in writes.chunks(1) {
-            each.push(bounded(timeout, answers::upsert_batch(db, w, grace)).await);
+            each.push(slot.write(db, w, grace, timeout).await);
         }
         for (i, reply) in waiters {
             let r = match &each[i] {

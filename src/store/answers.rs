@@ -63,7 +63,7 @@ struct Row {
 /// Sessions and questions are found with `= ANY(array)` so the plan stays index-friendly even
 /// before the tables have statistics (a join against the UNNEST was 10x slower then).
 pub async fn upsert_batch(
-    db: &sqlx::PgPool,
+    db: &mut sqlx::PgConnection,
     writes: &[AnswerWrite],
     grace: Duration,
 ) -> Result<Vec<WriteResult>, Error> {
@@ -123,7 +123,7 @@ pub async fn upsert_batch(
     .bind(&versions)
     .bind(&latencies)
     .bind(grace.as_secs_f64())
-    .fetch_all(db)
+    .fetch_all(&mut *db)
     .await?;
 
     let mut by_key: HashMap<(Uuid, Uuid), WriteResult> = HashMap::with_capacity(n);
@@ -152,7 +152,7 @@ pub async fn upsert_batch(
         )
         .bind(&s)
         .bind(&q)
-        .fetch_all(db)
+        .fetch_all(&mut *db)
         .await?;
         for (session_id, question_id, version, saved_at) in current {
             by_key.insert(

@@ -18,7 +18,7 @@ use crate::cluster::Home;
 use crate::hub::{JoinError, Principal, ResumeClaim, SignalError};
 use crate::state::AppState;
 use crate::store::sessions_lookup;
-use crate::ws::outbox::{outbox, Frame, Outbox, OutboxReceiver};
+use crate::ws::outbox::{outbox, Frame, Next, Outbox, OutboxReceiver};
 
 /// The close code a client sends on a socket it will resume: the hub keeps the connection
 /// for the resume window, as after a drop.
@@ -151,7 +151,10 @@ pub async fn run(state: AppState, socket: WebSocket) {
     let mut conn = Connection::new(limits.clone(), now());
 
     let shutdown = state.shutdown.clone();
-    let auth = authenticate(
+    // The auth phase, the phone's home lookup and every request but a heartbeat are boxed:
+    // a task's future is as large as its largest await, and an idle socket waits in `serve`'s
+    // select, so what it does only sometimes lives on the heap only while it runs.
+    let auth = Box::pin(authenticate(
         &mut conn,
         &mut inbound,
         &mut outbound,
@@ -165,7 +168,7 @@ pub async fn run(state: AppState, socket: WebSocket) {
             let state = state.clone();
             async move { verify(&state, auth).await }
         },
-    )
+    ))
     .await;
     drop(outbound);
     let Ok(admitted) = auth else {
@@ -179,7 +182,7 @@ pub async fn run(state: AppState, socket: WebSocket) {
         .session_id
         .filter(|_| principal.role == Role::Mobile)
     {
-        if let Some(url) = phone_home(&state, session).await {
+        if let Some(url) = Box::pin(phone_home(&state, session)).await {
             let _ = sink
                 .send(to_message(Outbound::message(&ServerMessage::Redirect {
                     url,
@@ -251,7 +254,7 @@ where
     let mut bytes = first.text.len();
     let mut more = Vec::new();
     while more.len() + 1 < WRITE_BATCH_FRAMES && bytes < WRITE_BATCH_BYTES {
-        let Ok(frame) = rx.frames.try_recv() else {
+        let Some(frame) = rx.try_recv() else {
             break;
         };
         sink.feed(text(&frame)).await.map_err(drop)?;
@@ -288,18 +291,14 @@ where
         let action = tokio::select! {
             biased;
             () = state.shutdown.cancelled() => conn.close(CloseCode::ShuttingDown),
-            changed = rx.close.changed() => match (changed, *rx.close.borrow()) {
-                (Ok(()), Some(code)) => conn.close(code),
-                _ => Action::Nothing,
-            },
-            frame = rx.frames.recv() => match frame {
-                Some(frame) => {
+            next = rx.next() => match next {
+                Next::Close(code) => conn.close(code),
+                Next::Frame(frame) => {
                     if write_queued(sink, &mut rx, frame).await.is_err() {
                         return None;
                     }
                     Action::Nothing
                 }
-                None => Action::Nothing,
             },
             frame = inbound.next() => conn.on_frame(frame.unwrap_or(Inbound::Close), now()),
             () = async { match timer { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
@@ -307,7 +306,10 @@ where
             }
         };
         let action = match action {
-            Action::Request(msg) => handle(state, conn, peer, principal, &outbox, msg).await,
+            Action::Request(ClientMessage::Heartbeat) => heartbeat(state, peer).await,
+            Action::Request(msg) => {
+                Box::pin(handle(state, conn, peer, principal, &outbox, msg)).await
+            }
             other => other,
         };
         match action {
@@ -327,7 +329,7 @@ where
             }
             Action::Close(code) => {
                 // Flush what was queued before the close (e.g. `session-ended`).
-                while let Ok(first) = rx.frames.try_recv() {
+                while let Some(first) = rx.try_recv() {
                     if write_queued(sink, &mut rx, first).await.is_err() {
                         return Some(code);
                     }
@@ -380,6 +382,15 @@ fn error(code: &'static str, message: impl Into<String>) -> Action {
     Action::Reply(ServerMessage::error(code, message))
 }
 
+/// Liveness for the peer, answered with the server clock. `serve` calls it directly (not
+/// boxed): it is most of what an idle socket sends.
+async fn heartbeat(state: &AppState, peer: PeerId) -> Action {
+    state.hub.heartbeat(peer).await;
+    Action::Reply(ServerMessage::HeartbeatAck {
+        server_now: Timestamp::from(chrono::Utc::now()),
+    })
+}
+
 async fn handle(
     state: &AppState,
     conn: &mut Connection,
@@ -389,12 +400,7 @@ async fn handle(
     msg: ClientMessage,
 ) -> Action {
     match msg {
-        ClientMessage::Heartbeat => {
-            state.hub.heartbeat(peer).await;
-            Action::Reply(ServerMessage::HeartbeatAck {
-                server_now: Timestamp::from(chrono::Utc::now()),
-            })
-        }
+        ClientMessage::Heartbeat => heartbeat(state, peer).await,
         ClientMessage::Join(j) => {
             let room = j.room_id.as_uuid();
             let facts = match sessions_lookup::by_room(&state.db, room).await {
@@ -546,7 +552,7 @@ mod tests {
         }
         let mut sink = Recording::default();
         let mut batches = Vec::new();
-        while let Ok(first) = rx.frames.try_recv() {
+        while let Some(first) = rx.try_recv() {
             write_queued(&mut sink, &mut rx, first).await.unwrap();
             batches.push(sink.flushed);
         }
@@ -571,11 +577,11 @@ mod tests {
             assert!(tx.push(big.clone()));
         }
         let mut sink = Recording::default();
-        let first = rx.frames.try_recv().unwrap();
+        let first = rx.try_recv().unwrap();
         write_queued(&mut sink, &mut rx, first).await.unwrap();
         // 20 KiB frames: the batch closes once 64 KiB is reached (4 frames), one stays queued.
         assert_eq!(sink.fed.len(), 4);
         assert_eq!(sink.flushes, 1);
-        assert!(rx.frames.try_recv().is_ok());
+        assert!(rx.try_recv().is_some());
     }
 }

@@ -63,6 +63,8 @@ async fn idle_scenario_tiny(pool: PgPool) {
             ramp_per_sec: 200,
             heartbeat_ms: 200,
             duration_secs: 2,
+            login_email: None,
+            login_password: String::new(),
         },
     )
     .await
@@ -71,6 +73,44 @@ async fn idle_scenario_tiny(pool: PgPool) {
     let v = check_result_file(&dir, "idle");
     assert_eq!(v["latencies"][1]["ok"], 20, "every socket connected");
     assert!(v["hub"]["cpuUsPerOp"].as_f64().is_some());
+    app.stop().await;
+}
+
+/// `--login-email`: the sockets log in as an account that exists (what the Node baseline
+/// offers), which the run leaves active.
+#[sqlx::test(migrator = "proctor_hub::store::postgres::MIGRATOR")]
+async fn idle_scenario_as_an_existing_account(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let dir = tempdir();
+    let ctx = ctx(&app, &dir).await;
+    let (_, email, password) = ctx
+        .api
+        .create_user(&ctx.admin, "PROCTOR", "existing")
+        .await
+        .unwrap();
+    let r = idle::run(
+        &ctx,
+        idle::IdleArgs {
+            sockets: 5,
+            ramp_per_sec: 100,
+            heartbeat_ms: 200,
+            duration_secs: 1,
+            login_email: Some(email.clone()),
+            login_password: password.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(r.all_ok);
+    let v = check_result_file(&dir, "idle");
+    assert_eq!(v["latencies"][1]["ok"], 5, "every socket connected");
+    assert!(
+        v["params"].get("loginPassword").is_none() && v["params"].get("login_password").is_none(),
+        "the password is not written to the result: {}",
+        v["params"]
+    );
+    // The account is still usable: the run did not deactivate it.
+    ctx.api.login(&email, &password).await.unwrap();
     app.stop().await;
 }
 

@@ -32,6 +32,22 @@ pub struct IdleArgs {
     /// Measured phase after the ramp, seconds.
     #[arg(long, default_value_t = 30)]
     pub duration_secs: u64,
+    /// Log the sockets in as this existing account instead of creating a proctor: for a
+    /// server without the user admin API (the Node baseline's seeded `proctor@example.test`).
+    #[arg(long)]
+    pub login_email: Option<String>,
+    /// The password of `--login-email`.
+    #[arg(long, default_value = "Passw0rd!")]
+    #[serde(skip)]
+    pub login_password: String,
+}
+
+/// Who the idle sockets are.
+pub struct Account {
+    /// The proctor created for the run (none with `--login-email`), deactivated at the end.
+    user: Option<Uuid>,
+    /// Its access token.
+    token: String,
 }
 
 /// S1's sockets heartbeating in the background until the [`Stop`] given to
@@ -43,25 +59,44 @@ pub struct IdleLoad {
     pub heartbeat: Shared,
     /// Heartbeats acknowledged so far.
     pub beats: Arc<AtomicU64>,
-    /// The proctor account the sockets log in as.
-    user: Uuid,
+    /// The proctor account created for the sockets (none with `--login-email`).
+    user: Option<Uuid>,
 }
 
 impl IdleLoad {
-    /// Creates a proctor account and ramps up `args.sockets` sockets at `args.ramp_per_sec`;
-    /// each heartbeats every `args.heartbeat_ms` (open loop) until `stop`. Returns once every
+    /// The account the sockets log in as: `args.login_email`, or a proctor created for the run.
+    /// Logging in hashes a password (argon2 takes ~19 MiB for a moment), so a caller measuring
+    /// memory per socket samples the hub after this, not before.
+    pub async fn account(ctx: &Ctx, args: &IdleArgs) -> Result<Account> {
+        let (user, email, password) = match &args.login_email {
+            Some(email) => (None, email.clone(), args.login_password.clone()),
+            None => {
+                let (user, email, password) = ctx
+                    .api
+                    .create_user(&ctx.admin, "PROCTOR", &ctx.run_id)
+                    .await?;
+                (Some(user), email, password)
+            }
+        };
+        let token = ctx.api.login(&email, &password).await?;
+        Ok(Account { user, token })
+    }
+
+    /// Ramps up `args.sockets` sockets logged in as `account` at `args.ramp_per_sec`; each
+    /// heartbeats every `args.heartbeat_ms` (open loop) until `stop`. Returns once every
     /// socket was started (`args.duration_secs` is the caller's business).
-    pub async fn start(ctx: &Ctx, args: &IdleArgs, stop: &Stop) -> Result<IdleLoad> {
+    pub async fn start(
+        ctx: &Ctx,
+        args: &IdleArgs,
+        account: Account,
+        stop: &Stop,
+    ) -> Result<IdleLoad> {
         if args.sockets == 0 || args.ramp_per_sec == 0 || args.heartbeat_ms == 0 {
             return Err(Error::Usage(
                 "sockets, ramp and heartbeat must be positive".into(),
             ));
         }
-        let (user, email, password) = ctx
-            .api
-            .create_user(&ctx.admin, "PROCTOR", &ctx.run_id)
-            .await?;
-        let token = ctx.api.login(&email, &password).await?;
+        let Account { user, token } = account;
         let url = ctx.api.ws_url();
         let beats = Arc::new(AtomicU64::new(0));
         let heartbeat = Shared::default();
@@ -114,7 +149,7 @@ impl IdleLoad {
     }
 
     /// Waits for every socket to close (call after setting the stop flag), deactivates the
-    /// account; returns the connect times.
+    /// account it created; returns the connect times.
     pub async fn finish(self, ctx: &Ctx) -> Result<Recorder> {
         let mut connect = Recorder::default();
         for t in self.tasks {
@@ -123,7 +158,9 @@ impl IdleLoad {
                 .map_err(|e| Error::Usage(format!("socket task: {e}")))?;
             connect.merge(&c);
         }
-        ctx.api.deactivate(&ctx.admin, self.user).await?;
+        if let Some(user) = self.user {
+            ctx.api.deactivate(&ctx.admin, user).await?;
+        }
         Ok(connect)
     }
 }
@@ -179,9 +216,12 @@ async fn heartbeat_until(
 /// Runs S1.
 pub async fn run(ctx: &Ctx, args: IdleArgs) -> Result<RunResult> {
     crate::sys::ensure_fds(args.sockets)?;
+    let account = IdleLoad::account(ctx, &args).await?;
+    // Let the allocator settle after the login's password hash before the memory baseline.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let before_connect = ctx.sample();
     let stop = Stop::default();
-    let load = IdleLoad::start(ctx, &args, &stop).await?;
+    let load = IdleLoad::start(ctx, &args, account, &stop).await?;
     let after_connect = ctx.sample();
 
     let phase_bar = ctx.bar(args.duration_secs, "measuring");

@@ -83,6 +83,8 @@ impl SoakArgs {
             ramp_per_sec: self.ramp_per_sec,
             heartbeat_ms: self.heartbeat_ms,
             duration_secs: self.duration_secs,
+            login_email: None,
+            login_password: String::new(),
         }
     }
 
@@ -258,8 +260,12 @@ async fn soak(
     save_fx: &Fixture,
 ) -> (Result<RunResult>, Ctx) {
     let stop = Stop::default();
+    let account = match IdleLoad::account(ctx, &args.idle()).await {
+        Ok(a) => a,
+        Err(e) => return (Err(e), ctx.renewed().await),
+    };
     let rss_before = ctx.sample();
-    let idle = match IdleLoad::start(ctx, &args.idle(), &stop).await {
+    let idle = match IdleLoad::start(ctx, &args.idle(), account, &stop).await {
         Ok(l) => l,
         Err(e) => return (Err(e), ctx.renewed().await),
     };
