@@ -22,6 +22,21 @@ pub struct AuditEntry<'a> {
     pub payload: Option<serde_json::Value>,
 }
 
+impl AuditEntry<'static> {
+    /// An action by `actor` on something that is neither a session nor a user (an exam, a
+    /// webhook endpoint), described by `payload`.
+    pub fn by(actor: Uuid, action_type: &'static str, payload: serde_json::Value) -> Self {
+        AuditEntry {
+            session_id: None,
+            actor_id: Some(actor),
+            target_user_id: None,
+            action_type,
+            reason: "",
+            payload: Some(payload),
+        }
+    }
+}
+
 /// Writes `entry`; call it with the transaction of the change.
 pub async fn record(db: impl PgExecutor<'_>, entry: AuditEntry<'_>) -> Result<Uuid, Error> {
     let id = Uuid::new_v4();

@@ -111,17 +111,6 @@ fn validate_exam(
     Ok(())
 }
 
-fn exam_audit(actor: Uuid, action_type: &'static str, payload: Value) -> AuditEntry<'static> {
-    AuditEntry {
-        session_id: None,
-        actor_id: Some(actor),
-        target_user_id: None,
-        action_type,
-        reason: "",
-        payload: Some(payload),
-    }
-}
-
 /// Create an exam (ADMIN).
 #[utoipa::path(post,
     path = "/exams",
@@ -162,7 +151,7 @@ async fn create(
     .await?;
     audit::record(
         &mut *tx,
-        exam_audit(
+        AuditEntry::by(
             admin.user_id,
             "EXAM_CREATED",
             json!({"examId": exam.id, "title": exam.title}),
@@ -311,7 +300,7 @@ async fn update(
     .await?;
     audit::record(
         &mut *tx,
-        exam_audit(
+        AuditEntry::by(
             admin.user_id,
             "EXAM_UPDATED",
             json!({"examId": id, "title": body.title, "durationMinutes": body.duration_minutes,
@@ -397,7 +386,7 @@ impl Transition {
         .ok_or_else(|| Error::conflict(self.refused.0, self.refused.1))?;
         audit::record(
             &mut *tx,
-            exam_audit(actor, self.action, json!({"examId": id})),
+            AuditEntry::by(actor, self.action, json!({"examId": id})),
         )
         .await?;
         tx.commit().await?;
@@ -663,7 +652,7 @@ async fn create_question(
     .await?;
     audit::record(
         &mut *tx,
-        exam_audit(
+        AuditEntry::by(
             admin.user_id,
             "QUESTION_CREATED",
             json!({"examId": id, "questionId": q.id}),
@@ -718,7 +707,7 @@ async fn update_question(
     .await?;
     audit::record(
         &mut *tx,
-        exam_audit(
+        AuditEntry::by(
             admin.user_id,
             "QUESTION_UPDATED",
             json!({"examId": id, "questionId": qid}),
@@ -754,7 +743,7 @@ async fn delete_question(
     }
     audit::record(
         &mut *tx,
-        exam_audit(
+        AuditEntry::by(
             admin.user_id,
             "QUESTION_DELETED",
             json!({"examId": id, "questionId": qid}),
@@ -903,7 +892,7 @@ async fn assign(
     .await?;
     audit::record(
         &mut *tx,
-        exam_audit(
+        AuditEntry::by(
             admin.user_id,
             "CANDIDATES_ASSIGNED",
             json!({"examId": id, "candidateIds": body.candidate_ids,

@@ -98,18 +98,6 @@ struct CreatedEndpoint {
 const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, enabled, disabled_reason, \
                                 disabled_at, failing_since, created_at";
 
-/// An audit row of an admin's change to webhooks.
-fn webhook_audit(actor: Uuid, action_type: &'static str, payload: Value) -> AuditEntry<'static> {
-    AuditEntry {
-        session_id: None,
-        actor_id: Some(actor),
-        target_user_id: None,
-        action_type,
-        reason: "",
-        payload: Some(payload),
-    }
-}
-
 fn validate_events(events: &[String]) -> Result<(), Error> {
     if events.is_empty() || events.len() > webhooks::EVENT_TYPES.len() {
         return Err(Error::invalid("events", "at least one event type"));
@@ -219,7 +207,7 @@ async fn create(
     .await?;
     audit::record(
         &mut *tx,
-        webhook_audit(
+        AuditEntry::by(
             admin.user_id,
             "WEBHOOK_CREATED",
             json!({"endpointId": endpoint.id, "url": url, "events": body.events}),
@@ -346,7 +334,7 @@ async fn update(
     }
     audit::record(
         &mut *tx,
-        webhook_audit(
+        AuditEntry::by(
             admin.user_id,
             "WEBHOOK_UPDATED",
             json!({"endpointId": id, "url": url, "events": body.events,
@@ -384,7 +372,7 @@ async fn delete(
     .await?;
     audit::record(
         &mut *tx,
-        webhook_audit(
+        AuditEntry::by(
             admin.user_id,
             "WEBHOOK_DELETED",
             json!({"endpointId": id, "url": url}),
@@ -598,7 +586,7 @@ async fn redeliver(
     }
     audit::record(
         &mut *tx,
-        webhook_audit(
+        AuditEntry::by(
             admin.user_id,
             "WEBHOOK_REDELIVERED",
             json!({"endpointId": id, "deliveryId": delivery}),

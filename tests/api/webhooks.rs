@@ -15,6 +15,22 @@ use proctor_hub::model::UserRole;
 use proctor_hub::webhooks::WebhookConfig;
 
 /// A hub that accepts loopback receivers and retries fast, then `tweak`s its settings.
+/// GETs `path` until `done` holds (up to 10 s), returning the last body; fails with it if never.
+async fn get_until(app: &TestApp, token: &str, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let body = get_json(app, token, path).await;
+        if done(&body) {
+            return body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path} never reached the expected state: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn hub_with(pool: PgPool, tweak: impl FnOnce(&mut WebhookConfig)) -> TestApp {
     spawn_app_with(pool, |c| {
         c.webhooks.allow_loopback = true;
@@ -179,20 +195,8 @@ async fn a_ping_is_signed_listed_and_redelivered_with_the_same_id(pool: PgPool) 
         .starts_with("v1,"));
 
     // Listed, with its attempt (recorded once the receiver's answer is in).
-    let mut detail = Value::Null;
-    for _ in 0..100 {
-        detail = get_json(
-            &app,
-            &admin,
-            &format!("/webhooks/{id}/deliveries/{delivery}"),
-        )
-        .await;
-        if detail["state"] == "DELIVERED" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(detail["state"], "DELIVERED", "{detail}");
+    let path = format!("/webhooks/{id}/deliveries/{delivery}");
+    let detail = get_until(&app, &admin, &path, |d| d["state"] == "DELIVERED").await;
     assert_eq!(detail["attempts"], 1);
     assert_eq!(detail["attemptsMade"][0]["status"], 204);
     assert_eq!(detail["body"]["type"], "webhook.ping");
@@ -451,15 +455,10 @@ async fn an_endpoint_failing_for_too_long_is_disabled_and_resumes_when_enabled(p
     let (_, admin) = app.user_with_token(UserRole::Admin).await;
     let (id, _) = register(&app, &admin, &rx.url(), &["session.ended"]).await;
     let delivery = ping(&app, &admin, id).await;
-    let mut endpoint = Value::Null;
-    for _ in 0..100 {
-        endpoint = get_json(&app, &admin, &format!("/webhooks/{id}")).await;
-        if endpoint["enabled"] == false {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(endpoint["enabled"], false, "{endpoint}");
+    let endpoint = get_until(&app, &admin, &format!("/webhooks/{id}"), |e| {
+        e["enabled"] == false
+    })
+    .await;
     assert!(endpoint["disabledReason"]
         .as_str()
         .unwrap()
@@ -511,20 +510,8 @@ async fn a_delivery_is_given_up_after_retrying_for_its_time(pool: PgPool) {
     let (_, admin) = app.user_with_token(UserRole::Admin).await;
     let (id, _) = register(&app, &admin, &rx.url(), &["session.ended"]).await;
     let delivery = ping(&app, &admin, id).await;
-    let mut detail = Value::Null;
-    for _ in 0..100 {
-        detail = get_json(
-            &app,
-            &admin,
-            &format!("/webhooks/{id}/deliveries/{delivery}"),
-        )
-        .await;
-        if detail["state"] == "FAILED" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(detail["state"], "FAILED", "{detail}");
+    let path = format!("/webhooks/{id}/deliveries/{delivery}");
+    let detail = get_until(&app, &admin, &path, |d| d["state"] == "FAILED").await;
     assert!(detail["nextAttemptAt"].is_null());
     let failed: Value = get_json(
         &app,
