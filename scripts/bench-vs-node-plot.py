@@ -14,8 +14,9 @@ PANELS = [
     ("autosave", 2, "Autosave p99", "ms", False),
     ("autosave", 3, "Server CPU per save", "µs", False),
     ("signal", 2, "CPU per relayed signal", "µs", False),
+    ("heartbeat", 0, "CPU per candidate heartbeat", "µs", False),
     ("idle", 0, "RSS per idle socket", "KB", False),
-    ("idle", 1, "CPU per heartbeat", "µs", False),
+    ("idle", 1, "CPU per idle socket's heartbeat", "µs", False),
 ]
 COLOURS = {"hub": "#b5472a", "node": "#4a6f8a"}
 NAMES = {"hub": "Rust hub", "node": "Node baseline"}
@@ -59,7 +60,8 @@ def panel(rows, part, col, title, unit, x0, y0):
                    f'font-size="10">{shown}</text>')
         x += bw
     out.append(f'<line x1="{PAD - 5}" x2="{W - PAD + 5}" y1="{base}" y2="{base}" stroke="#222"/>')
-    label = {"autosave": "connections", "signal": "round trips", "idle": "sockets"}[part]
+    label = {"autosave": "connections", "signal": "round trips", "heartbeat": "candidates",
+             "idle": "sockets"}[part]
     for p, xs in starts.items():
         mid = (xs[0] + xs[-1] + bw * 0.9) / 2
         out.append(f'<text x="{mid:.1f}" y="{base + 14}" text-anchor="middle" font-size="11">'
@@ -72,7 +74,7 @@ def panel(rows, part, col, title, unit, x0, y0):
 
 def main():
     rows = [line.split("\t") for line in open(sys.argv[1]).read().split("\n") if line]
-    cols = 3
+    cols = 4
     height = H * ((len(PANELS) + cols - 1) // cols) + 40
     svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W * cols}" height="{height}" '
            f'font-family="sans-serif" font-size="12">',

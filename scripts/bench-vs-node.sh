@@ -7,7 +7,9 @@
 #      (the client shares the machine);
 #   2. relayed signal: the baseline's `scripts/rtt-any.js` (laptop → server → proctor → server →
 #      laptop, back to back), CPU per relayed signal;
-#   3. idle sockets: this repository's `loadtest idle` (authenticated sockets heartbeating every
+#   3. candidates' heartbeats: `scripts/bench-heartbeats.js`, candidates' laptops in their session
+#      rooms heartbeating 10/s each (acknowledged and written to Redis), CPU per heartbeat;
+#   4. idle sockets: this repository's `loadtest idle` (authenticated sockets heartbeating every
 #      5 s), RSS per socket and CPU per heartbeat, each run on freshly started servers.
 # Both get the same candidates, proctor and exam open now through their own provisioning; each
 # measurement runs against hub and baseline alternately RUNS times, each server's CPU sampled
@@ -15,9 +17,9 @@
 # go to target/bench-vs-node/.
 #
 # Knobs: RUNS (3), CONNECTIONS ("16 128"), DURATION (10 s), SIGNALS (20000 round trips),
-# SOCKETS (15000), PARTS ("autosave signal idle"), HUB_BIN (target/release/proctor-hub; built if
-# missing), LOADTEST_BIN (target/release/loadtest; built if missing), NODE_HUB (the baseline's
-# folder), AUTOSAVE_MODE for the baseline (batch).
+# HEARTBEAT_SOCKETS (200), SOCKETS (15000), PARTS ("autosave signal heartbeat idle"),
+# HUB_BIN (target/release/proctor-hub; built if missing), LOADTEST_BIN (target/release/loadtest;
+# built if missing), NODE_HUB (the baseline's folder), AUTOSAVE_MODE for the baseline (batch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -26,7 +28,8 @@ conns=${CONNECTIONS:-"16 128"}
 duration=${DURATION:-10}
 signals=${SIGNALS:-20000}
 sockets=${SOCKETS:-15000}
-parts=${PARTS:-"autosave signal idle"}
+heartbeat_sockets=${HEARTBEAT_SOCKETS:-200}
+parts=${PARTS:-"autosave signal heartbeat idle"}
 node_hub=${NODE_HUB:-$root/../shared/baselines/node-hub}
 hub_bin=${HUB_BIN:-target/release/proctor-hub}
 loadtest_bin=${LOADTEST_BIN:-target/release/loadtest}
@@ -233,7 +236,31 @@ PY
   done
 fi
 
-# --- 3. idle sockets ------------------------------------------------------------------------
+# --- 3. candidates' heartbeats --------------------------------------------------------------
+# HEARTBEAT_SOCKETS candidates' laptops in their own session rooms, 10 heartbeats/s each: both
+# servers acknowledge each and write the session's liveness to Redis. CPU over the steady
+# phase only, read by the client from /proc.
+if has heartbeat; then
+  for r in $(seq 1 "$runs"); do
+    for side in hub node; do
+      side_vars "$side"
+      step "candidates' heartbeats, $side: $heartbeat_sockets sockets × 10/s, run $r of $runs"
+      NODE_PATH="$node_hub/node_modules" node scripts/bench-heartbeats.js "$url" "$exam" "$pid" \
+        --count "$heartbeat_sockets" --per-second 10 --duration 10 \
+        >"$out/heartbeat-$side-$r.json" 2>>"$out/bench.log"
+      cat "$out/heartbeat-$side-$r.json"
+      # shellcheck disable=SC2046
+      record heartbeat "$side" "$heartbeat_sockets" "$r" $(python3 - "$out/heartbeat-$side-$r.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(round(d["cpuUsPerHeartbeat"], 1), round(d["p50Ms"], 2), round(d["p99Ms"], 2))
+PY
+)
+    done
+  done
+fi
+
+# --- 4. idle sockets ------------------------------------------------------------------------
 # Fresh servers for every run, so one run's freed memory does not flatter the next.
 if has idle; then
   for r in $(seq 1 "$runs"); do
@@ -285,6 +312,7 @@ def table(part, param, heads):
 table("autosave", "connections", ["req/s", "p50 ms", "p99 ms", "server CPU µs/save",
                                    "Postgres CPU µs/save", "machine busy %"])
 table("signal", "round trips", ["p50 µs", "p99 µs", "CPU µs/relayed signal"])
+table("heartbeat", "candidates", ["CPU µs/heartbeat", "ack p50 ms", "ack p99 ms"])
 table("idle", "sockets", ["KB RSS/socket", "CPU µs/heartbeat", "heartbeat p99 ms"])
 PY
 python3 scripts/bench-vs-node-plot.py "$results" "$out/side-by-side.svg"
