@@ -160,9 +160,9 @@ results="$out/results.tsv"
 : >"$results"
 # One row per run: part, side, parameter, run, then the part's figures.
 record() { local IFS=$'\t'; echo "$*" >>"$results"; }
-side_vars() { # side → port pid exam url
-  if [ "$1" = hub ]; then port=$hub_port; pid=$hub_pid; exam=$hub_exam; url=$hub_url
-  else port=$node_port; pid=$node_pid; exam=$node_exam; url=$node_url; fi
+side_vars() { # side → pid exam url
+  if [ "$1" = hub ]; then pid=$hub_pid; exam=$hub_exam; url=$hub_url
+  else pid=$node_pid; exam=$node_exam; url=$node_url; fi
 }
 
 # --- 1. autosave ----------------------------------------------------------------------------

@@ -64,6 +64,17 @@ struct State {
 /// Capacity a drained queue may keep; past it the memory is released.
 const KEEP_CAPACITY: usize = 8;
 
+impl State {
+    /// The next frame, releasing the queue's memory once it is drained after a burst.
+    fn pop(&mut self) -> Option<Frame> {
+        let frame = self.frames.pop_front()?;
+        if self.frames.is_empty() && self.frames.capacity() > KEEP_CAPACITY {
+            self.frames = VecDeque::new();
+        }
+        Some(frame)
+    }
+}
+
 /// The sending side, held by the hub. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Outbox {
@@ -203,25 +214,17 @@ impl OutboxReceiver {
                 return Some(Next::Close(code));
             }
         }
-        let frame = state.frames.pop_front()?;
-        if state.frames.is_empty() && state.frames.capacity() > KEEP_CAPACITY {
-            state.frames = VecDeque::new();
-        }
-        Some(Next::Frame(frame))
+        state.pop().map(Next::Frame)
     }
 
     /// A frame already queued, without waiting.
     pub fn try_recv(&mut self) -> Option<Frame> {
-        let mut state = self.shared.lock();
-        let frame = state.frames.pop_front()?;
-        if state.frames.is_empty() && state.frames.capacity() > KEEP_CAPACITY {
-            state.frames = VecDeque::new();
-        }
-        Some(frame)
+        self.shared.lock().pop()
     }
 
     /// The close code asked for, if any.
-    pub fn close_requested(&self) -> Option<CloseCode> {
+    #[cfg(test)]
+    fn close_requested(&self) -> Option<CloseCode> {
         self.shared.lock().close
     }
 
