@@ -3,8 +3,8 @@
 # the same machine, the same Postgres and Redis, with the same clients:
 #   1. autosave: the baseline's own closed-loop bench (`scripts/bench-autosave.js`, autocannon:
 #      each connection one candidate saving its 4 questions with increasing versions), for each
-#      connection count; with the server's, Postgres's and the whole machine's CPU over the run
-#      (the client shares the machine);
+#      connection count; with the server's, Postgres's, the client's and the whole machine's CPU
+#      over the load phase (scripts/cpu-window.py; the client shares the machine);
 #   2. relayed signal: the baseline's `scripts/rtt-any.js` (laptop → server → proctor → server →
 #      laptop, back to back), CPU per relayed signal;
 #   3. candidates' heartbeats: `scripts/bench-heartbeats.js`, candidates' laptops in their session
@@ -62,7 +62,12 @@ node_url=http://127.0.0.1:$node_port
 hub_db=bench_hub_$$
 node_db=bench_node_$$
 prefix="benchvsnode:$$:"
-candidates=$(( $(echo "$conns" | tr ' ' '\n' | sort -n | tail -1) ))
+# candidate1…100 for the relayed signal, then one per autosave connection from candidate101,
+# then the heartbeating laptops (a candidate's session is bound to the first device that starts
+# it, so no two parts share a candidate).
+autosave_max=$(( $(echo "$conns" | tr ' ' '\n' | sort -n | tail -1) ))
+heartbeat_first=$((101 + autosave_max))
+candidates=$((heartbeat_first - 1 + heartbeat_sockets))
 hub_pid=
 node_pid=
 cleanup() {
@@ -112,7 +117,7 @@ step "the baseline: database $node_db, $candidates candidates, port $node_port"
   cd "$node_hub"
   export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$node_db"
   npm run -s db:bootstrap >/dev/null
-  npm run -s seed -- --candidates $((candidates + 100)) >/dev/null
+  npm run -s seed -- --candidates "$candidates" >/dev/null
 )
 cp "$node_hub/seed.json" "$out/node-seed.json"
 start_node
@@ -125,7 +130,7 @@ HUB_NEW_USER_PASSWORD='Passw0rd!' "$hub_bin" create-user --email admin@example.t
 start_hub
 hub_exam=$(python3 - "$hub_port" "$candidates" <<'PY'
 import json, sys, urllib.request, datetime
-port, n = sys.argv[1], int(sys.argv[2]) + 100
+port, n = sys.argv[1], int(sys.argv[2])
 base = f"http://127.0.0.1:{port}/api/v1"
 def call(method, path, token=None, body=None):
     req = urllib.request.Request(base + path, method=method,
@@ -151,10 +156,6 @@ PY
 )
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# Every Postgres process's CPU (backends come and go; the sum over those alive at both samples
-# misses little over a 10 s run), and the machine's busy and total ticks.
-pg_ticks() { local t=0 p; for p in $(pgrep -u postgres); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
-machine_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
 tck=$(getconf CLK_TCK)
 results="$out/results.tsv"
 : >"$results"
@@ -173,20 +174,23 @@ if has autosave; then
       for side in hub node; do
         side_vars "$side"
         step "autosave, $side: $c connections, run $r of $runs"
-        before=$(cpu_ticks "$pid"); pg_before=$(pg_ticks); read -r busy_before all_before < <(machine_ticks)
-        (cd "$node_hub" && node scripts/bench-autosave.js --url "$url" --connections "$c" \
+        # CPU over the load phase only: the bench's provisioning logs every candidate in, and
+        # password hashing is no part of a save.
+        (cd "$node_hub" && python3 "$root/scripts/cpu-window.py" --server "$pid" \
+           --marker provisioned --out "$out/autosave-$side-$c-$r.cpu.json" -- \
+           node scripts/bench-autosave.js --url "$url" --connections "$c" \
            --duration "$duration" --exam "$exam" --first-candidate 101 \
            --json "$out/autosave-$side-$c-$r.json") 2>>"$out/bench.log" | tee -a "$out/bench.log"
-        after=$(cpu_ticks "$pid"); pg_after=$(pg_ticks); read -r busy_after all_after < <(machine_ticks)
         # shellcheck disable=SC2046
-        record autosave "$side" "$c" "$r" $(python3 - "$out/autosave-$side-$c-$r.json" "$((after - before))" "$tck" \
-          "$((pg_after - pg_before))" "$((busy_after - busy_before))" "$((all_after - all_before))" <<'PY'
+        record autosave "$side" "$c" "$r" $(python3 - "$out/autosave-$side-$c-$r.json" \
+          "$out/autosave-$side-$c-$r.cpu.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
-ticks, tck, pg, busy, total = map(int, sys.argv[2:])
-per_save = lambda t: round(t / tck * 1e6 / max(d["requests"], 1), 1)
-print(round(d["reqPerSecMean"]), d["latencyMs"]["p50"], d["latencyMs"]["p99"], per_save(ticks),
-      per_save(pg), round(100 * busy / max(total, 1)))
+cpu = json.load(open(sys.argv[2]))
+per_save = lambda s: round(s * 1e6 / max(d["requests"], 1), 1)
+print(round(d["reqPerSecMean"]), d["latencyMs"]["p50"], d["latencyMs"]["p99"],
+      per_save(cpu["serverCpuS"]), per_save(cpu["postgresCpuS"]),
+      round(cpu["clientCpuS"] / cpu["seconds"], 2), round(cpu["machineBusyPct"]))
 PY
 )
       done
@@ -246,7 +250,7 @@ if has heartbeat; then
       side_vars "$side"
       step "candidates' heartbeats, $side: $heartbeat_sockets sockets × 10/s, run $r of $runs"
       NODE_PATH="$node_hub/node_modules" node scripts/bench-heartbeats.js "$url" "$exam" "$pid" \
-        --count "$heartbeat_sockets" --per-second 10 --duration 10 \
+        --first "$heartbeat_first" --count "$heartbeat_sockets" --per-second 10 --duration 10 \
         >"$out/heartbeat-$side-$r.json" 2>>"$out/bench.log"
       cat "$out/heartbeat-$side-$r.json"
       # shellcheck disable=SC2046
@@ -310,7 +314,7 @@ def table(part, param, heads):
                 cols = [fmt([float(r[4 + i]) for r in rs]) for i in range(len(heads))]
                 print("| " + " | ".join([str(p), name] + cols) + " |")
 table("autosave", "connections", ["req/s", "p50 ms", "p99 ms", "server CPU µs/save",
-                                   "Postgres CPU µs/save", "machine busy %"])
+                                   "Postgres CPU µs/save", "client cores", "machine busy %"])
 table("signal", "round trips", ["p50 µs", "p99 µs", "CPU µs/relayed signal"])
 table("heartbeat", "candidates", ["CPU µs/heartbeat", "ack p50 ms", "ack p99 ms"])
 table("idle", "sockets", ["KB RSS/socket", "CPU µs/heartbeat", "heartbeat p99 ms"])

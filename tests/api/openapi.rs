@@ -77,7 +77,7 @@ async fn every_route_is_in_the_spec_and_every_operation_is_routed(pool: PgPool) 
 
     // Paths in the router that serves requests (the whole app, not only the API part), minus
     // the document itself.
-    let router = proctor_hub::http::router(app.state.clone());
+    let router = proctor_hub::http::routes(app.state.clone());
     let mut routed = routed_paths(&router);
     routed.remove("/api/v1/openapi.json");
     let spec_paths: BTreeSet<String> = documented.keys().cloned().collect();
