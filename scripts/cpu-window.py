@@ -13,6 +13,7 @@ writes them to FILE.json. The client's stdout and stderr pass through unchanged.
 import argparse
 import json
 import os
+import pwd
 import subprocess
 import sys
 import threading
@@ -31,7 +32,7 @@ def proc_cpu(pid):
         return 0.0
 
 
-def postgres_cpu():
+def postgres_cpu(uid):
     """CPU seconds of every process run by the postgres user (backends come and go; the
     sum over those alive at both ends of a short window misses little)."""
     total = 0.0
@@ -40,10 +41,10 @@ def postgres_cpu():
             continue
         try:
             with open(f"/proc/{entry}/status") as f:
-                uid = next(line.split()[1] for line in f if line.startswith("Uid:"))
+                owner = next(line.split()[1] for line in f if line.startswith("Uid:"))
         except (FileNotFoundError, StopIteration, ProcessLookupError):
             continue
-        if int(uid) == POSTGRES_UID:
+        if int(owner) == uid:
             total += proc_cpu(entry)
     return total
 
@@ -56,12 +57,12 @@ def machine():
     return busy / TCK, sum(v) / TCK
 
 
-def sample(server, client):
+def sample(server, client, postgres_uid):
     busy, total = machine()
     return {
         "at": time.monotonic(),
         "server": proc_cpu(server),
-        "postgres": postgres_cpu(),
+        "postgres": postgres_cpu(postgres_uid),
         "client": proc_cpu(client),
         "busy": busy,
         "total": total,
@@ -76,13 +77,14 @@ def main():
     p.add_argument("command", nargs=argparse.REMAINDER)
     a = p.parse_args()
     cmd = a.command[1:] if a.command[:1] == ["--"] else a.command
+    postgres_uid = pwd.getpwnam("postgres").pw_uid
     child = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
     opened = {}
 
     def relay():
         for line in child.stderr:
             if not opened and a.marker in line:
-                opened.update(sample(a.server, child.pid))
+                opened.update(sample(a.server, child.pid, postgres_uid))
             sys.stderr.write(line)
             sys.stderr.flush()
 
@@ -91,7 +93,7 @@ def main():
     # The client's own CPU at its end: wait4's rusage holds its lifetime total, from which the
     # share used before the window is taken away.
     _, status, usage = os.wait4(child.pid, 0)
-    closed = sample(a.server, child.pid)
+    closed = sample(a.server, child.pid, postgres_uid)
     closed["client"] = usage.ru_utime + usage.ru_stime
     reader.join()
     code = os.waitstatus_to_exitcode(status)
@@ -113,9 +115,5 @@ def main():
     sys.exit(code)
 
 
-POSTGRES_UID = None
 if __name__ == "__main__":
-    import pwd
-
-    POSTGRES_UID = pwd.getpwnam("postgres").pw_uid
     main()

@@ -6,8 +6,10 @@
 //! A token that verified is remembered, whole, until it expires: a client sends the same
 //! token with every request for up to 15 minutes, and decoding it again (two base64 parts,
 //! two JSON documents, an HMAC) was a tenth of an autosave's CPU. Only a byte-identical token,
-//! signature included, hits; a hit still checks the expiry.
+//! signature included, hits; a hit still checks the expiry. Expired tokens are swept out at
+//! most once a minute as new ones arrive, so the map holds about the tokens alive now.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
@@ -71,6 +73,9 @@ const LEEWAY_SECS: u64 = 5;
 /// cheap to verify again). About 0.5 KB each.
 const VERIFIED_LIMIT: usize = 20_000;
 
+/// Seconds between sweeps of expired tokens out of the remembered ones.
+const PRUNE_EVERY_SECS: u64 = 60;
+
 /// Signs and verifies access tokens.
 pub struct JwtKeys {
     /// The key new tokens are signed with.
@@ -85,6 +90,8 @@ pub struct JwtKeys {
     access_ttl_secs: u64,
     /// Tokens that verified, by their whole text.
     verified: DashMap<Box<str>, Claims>,
+    /// When the next newly remembered token sweeps out the expired ones (epoch seconds).
+    next_prune: AtomicU64,
 }
 
 /// Seconds since the Unix epoch.
@@ -117,6 +124,7 @@ impl JwtKeys {
             audience: cfg.audience.clone(),
             access_ttl_secs: cfg.access_ttl.as_secs(),
             verified: DashMap::new(),
+            next_prune: AtomicU64::new(0),
         }
     }
 
@@ -155,7 +163,7 @@ impl JwtKeys {
     /// remembered is checked against the system clock as well).
     fn verify_at(&self, token: &str, now: u64) -> Result<Claims, Error> {
         let invalid = || Error::unauthenticated("INVALID_TOKEN", "invalid or expired access token");
-        let current = |c: &Claims| c.exp + LEEWAY_SECS >= now && c.nbf <= now + LEEWAY_SECS;
+        let current = |c: &Claims| unexpired(c, now) && c.nbf <= now + LEEWAY_SECS;
         if let Some(claims) = self.verified.get(token) {
             return if current(&claims) {
                 Ok(claims.clone())
@@ -169,11 +177,31 @@ impl JwtKeys {
         if !current(&claims) {
             return Err(invalid());
         }
+        self.remember(token, &claims, now);
+        Ok(claims)
+    }
+
+    /// Remembers a token that verified; first sweeps out the expired ones if a sweep is due
+    /// (one caller wins the sweep), and clears everything at [`VERIFIED_LIMIT`].
+    fn remember(&self, token: &str, claims: &Claims, now: u64) {
+        let due = self.next_prune.load(Ordering::Relaxed);
+        if now >= due
+            && self
+                .next_prune
+                .compare_exchange(
+                    due,
+                    now + PRUNE_EVERY_SECS,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            self.verified.retain(|_, c| unexpired(c, now));
+        }
         if self.verified.len() >= VERIFIED_LIMIT {
             self.verified.clear();
         }
         self.verified.insert(token.into(), claims.clone());
-        Ok(claims)
     }
 
     /// The claims of a token whose header, signature and claims are all valid.
@@ -193,6 +221,11 @@ impl JwtKeys {
             claims.typ == "access" && !(claims.role == Role::Mobile && claims.sid.is_none());
         valid.then_some(claims)
     }
+}
+
+/// Whether a token's `exp`, with the leeway, is not yet past at `now`.
+fn unexpired(claims: &Claims, now: u64) -> bool {
+    claims.exp + LEEWAY_SECS >= now
 }
 
 #[cfg(test)]
@@ -330,6 +363,22 @@ mod tests {
         assert_eq!(keys.verified.len(), 1);
         let other = JwtKeys::new(&cfg("another-secret-another-secret-xx"));
         assert!(other.verify(&t).is_err(), "remembered per key set");
+    }
+
+    #[test]
+    fn expired_tokens_are_swept_out_as_new_ones_arrive() {
+        let keys = JwtKeys::new(&cfg(SECRET));
+        let now = unix_now();
+        let short = keys.issue(Uuid::new_v4(), Role::Candidate, None).unwrap();
+        let short_exp = keys.verify_at(&short, now).unwrap().exp;
+        let mut c = claims(&keys);
+        c.exp = short_exp + 3600;
+        let long = forge(&keys, &c, header(&keys));
+        // The short token has expired by then, and a sweep is due (more than a minute later).
+        let later = short_exp + LEEWAY_SECS + 1;
+        keys.verify_at(&long, later).unwrap();
+        assert_eq!(keys.verified.len(), 1, "the expired token was swept out");
+        assert!(keys.verified.contains_key(long.as_str()));
     }
 
     #[test]
