@@ -7,7 +7,9 @@
 //! token with every request for up to 15 minutes, and decoding it again (two base64 parts,
 //! two JSON documents, an HMAC) was a tenth of an autosave's CPU. Only a byte-identical token,
 //! signature included, hits; a hit still checks the expiry. Expired tokens are swept out at
-//! most once a minute as new ones arrive, so the map holds about the tokens alive now.
+//! most once a minute as new ones arrive, so the map holds about the tokens alive now. Only
+//! request tokens are remembered ([`JwtKeys::verify`]): a socket shows its token once, when it
+//! connects ([`JwtKeys::verify_once`]), and remembering it would only hold memory.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -154,14 +156,21 @@ impl JwtKeys {
             .map_err(|e| Error::Internal(format!("jwt encode: {e}")))
     }
 
-    /// Verifies an access token and returns its claims, or 401 `INVALID_TOKEN`.
+    /// Verifies an access token and returns its claims, or 401 `INVALID_TOKEN`; remembers it
+    /// until it expires (a request's bearer token comes again with the next request).
     pub fn verify(&self, token: &str) -> Result<Claims, Error> {
-        self.verify_at(token, unix_now())
+        self.verify_at(token, unix_now(), true)
+    }
+
+    /// [`Self::verify`] for a token shown once (a socket's, when it connects): a remembered
+    /// token still hits, but this one is not added.
+    pub fn verify_once(&self, token: &str) -> Result<Claims, Error> {
+        self.verify_at(token, unix_now(), false)
     }
 
     /// [`Self::verify`] with the clock at `now` for remembered tokens (a token not yet
-    /// remembered is checked against the system clock as well).
-    fn verify_at(&self, token: &str, now: u64) -> Result<Claims, Error> {
+    /// remembered is checked against the system clock as well); `keep`: remember it.
+    fn verify_at(&self, token: &str, now: u64, keep: bool) -> Result<Claims, Error> {
         let invalid = || Error::unauthenticated("INVALID_TOKEN", "invalid or expired access token");
         let current = |c: &Claims| unexpired(c, now) && c.nbf <= now + LEEWAY_SECS;
         if let Some(claims) = self.verified.get(token) {
@@ -177,7 +186,9 @@ impl JwtKeys {
         if !current(&claims) {
             return Err(invalid());
         }
-        self.remember(token, &claims, now);
+        if keep {
+            self.remember(token, &claims, now);
+        }
         Ok(claims)
     }
 
@@ -339,17 +350,19 @@ mod tests {
         let keys = JwtKeys::new(&cfg(SECRET));
         let now = unix_now();
         let t = keys.issue(Uuid::new_v4(), Role::Candidate, None).unwrap();
-        let first = keys.verify_at(&t, now).unwrap();
+        let first = keys.verify_at(&t, now, true).unwrap();
         assert_eq!(keys.verified.len(), 1, "remembered after it verified");
         assert_eq!(
-            keys.verify_at(&t, now).unwrap(),
+            keys.verify_at(&t, now, true).unwrap(),
             first,
             "a hit gives the same claims"
         );
 
         // Within the leeway past `exp` it is still accepted; beyond, refused and forgotten.
-        assert!(keys.verify_at(&t, first.exp + LEEWAY_SECS).is_ok());
-        assert!(keys.verify_at(&t, first.exp + LEEWAY_SECS + 1).is_err());
+        assert!(keys.verify_at(&t, first.exp + LEEWAY_SECS, true).is_ok());
+        assert!(keys
+            .verify_at(&t, first.exp + LEEWAY_SECS + 1, true)
+            .is_err());
         assert_eq!(keys.verified.len(), 0, "an expired token is forgotten");
 
         // A token that failed is not remembered, and a remembered one does not vouch for a
@@ -370,15 +383,28 @@ mod tests {
         let keys = JwtKeys::new(&cfg(SECRET));
         let now = unix_now();
         let short = keys.issue(Uuid::new_v4(), Role::Candidate, None).unwrap();
-        let short_exp = keys.verify_at(&short, now).unwrap().exp;
+        let short_exp = keys.verify_at(&short, now, true).unwrap().exp;
         let mut c = claims(&keys);
         c.exp = short_exp + 3600;
         let long = forge(&keys, &c, header(&keys));
         // The short token has expired by then, and a sweep is due (more than a minute later).
         let later = short_exp + LEEWAY_SECS + 1;
-        keys.verify_at(&long, later).unwrap();
+        keys.verify_at(&long, later, true).unwrap();
         assert_eq!(keys.verified.len(), 1, "the expired token was swept out");
         assert!(keys.verified.contains_key(long.as_str()));
+    }
+
+    #[test]
+    fn a_token_verified_once_is_not_remembered_but_still_hits() {
+        let keys = JwtKeys::new(&cfg(SECRET));
+        let socket = keys.issue(Uuid::new_v4(), Role::Proctor, None).unwrap();
+        assert_eq!(keys.verify_once(&socket).unwrap().role, Role::Proctor);
+        assert_eq!(keys.verified.len(), 0, "a socket's token is not remembered");
+        let request = keys.issue(Uuid::new_v4(), Role::Candidate, None).unwrap();
+        let claims = keys.verify(&request).unwrap();
+        assert_eq!(keys.verify_once(&request).unwrap(), claims);
+        assert_eq!(keys.verified.len(), 1);
+        assert!(keys.verify_once("not.a.token").is_err());
     }
 
     #[test]

@@ -175,9 +175,20 @@ pub struct AuthUser {
 }
 
 impl AuthUser {
-    /// Verifies a bearer token and that its user is still active.
+    /// Verifies a request's bearer token (remembered until it expires: the next request
+    /// brings it again) and that its user is still active.
+    pub async fn from_bearer(state: &AppState, token: &str) -> Result<Self, Error> {
+        Self::active(state, state.jwt.verify(token)?).await
+    }
+
+    /// Verifies a token shown once (a socket's, when it connects) and that its user is
+    /// still active.
     pub async fn from_token(state: &AppState, token: &str) -> Result<Self, Error> {
-        let claims = state.jwt.verify(token)?;
+        Self::active(state, state.jwt.verify_once(token)?).await
+    }
+
+    /// The caller of verified `claims`, unless their user was deactivated or changed role.
+    async fn active(state: &AppState, claims: Claims) -> Result<Self, Error> {
         let current = state.active_role(claims.sub).await?;
         let still_valid = match (claims.role, current) {
             (_, None) => false,
@@ -228,7 +239,7 @@ where
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or_else(|| Error::unauthenticated("MISSING_TOKEN", "expected a Bearer token"))?;
-        AuthUser::from_token(&state, token.trim()).await
+        AuthUser::from_bearer(&state, token.trim()).await
     }
 }
 
