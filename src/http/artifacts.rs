@@ -43,7 +43,7 @@ struct Uploaded {
 
 /// Upload an evidence image ((JPEG or PNG, or a WebM clip)) for the session's events (its CANDIDATE or MOBILE).
 #[utoipa::path(post,
-    path = "/sessions/{id}/artifacts",
+    path = "/api/v1/sessions/{id}/artifacts",
     tag = "artifacts",
     params(("id" = Uuid, Path, description = "Session id")),
     request_body(description = "The bytes, of the type `Content-Type` names",
@@ -100,7 +100,7 @@ async fn upload(
 
 /// Download an evidence image (staff).
 #[utoipa::path(get,
-    path = "/artifacts/{frame_ref}",
+    path = "/api/v1/artifacts/{frame_ref}",
     tag = "artifacts",
     params(("frame_ref" = String, Path, description = "The artifact reference from the upload")),
     responses((status = 200, description = "The artifact, of the type it was uploaded as",

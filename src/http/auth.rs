@@ -101,7 +101,7 @@ fn refresh_tokens(state: &AppState) -> RefreshTokens<'_> {
 ///
 /// Unknown email and wrong password get the same 401 `INVALID_CREDENTIALS`; repeated failures
 /// are throttled per account and client (429 `RATE_LIMITED`).
-#[utoipa::path(post, path = "/auth/login", tag = "auth", security(()),
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", security(()),
     request_body = LoginBody,
     responses((status = 200, description = "Logged in", body = TokenResponse),
         (status = 401, description = "`INVALID_CREDENTIALS`", body = crate::http::openapi::ErrorBody)))]
@@ -173,7 +173,7 @@ struct RefreshBody {
 /// Rotate a refresh token: the old one is spent and a new pair returned.
 ///
 /// Replaying a spent token gets 401 `REFRESH_TOKEN_REUSED` and revokes the whole family.
-#[utoipa::path(post, path = "/auth/refresh", tag = "auth", security(()),
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", security(()),
     request_body = RefreshBody,
     responses((status = 200, description = "New tokens", body = TokenResponse),
         (status = 401, description = "`INVALID_REFRESH_TOKEN` or `REFRESH_TOKEN_REUSED`", body = crate::http::openapi::ErrorBody)))]
@@ -226,7 +226,7 @@ struct LogoutBody {
 }
 
 /// Log out: revokes the refresh token's whole family. Always 204.
-#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(()),
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(()),
     request_body = LogoutBody,
     responses((status = 204, description = "Logged out")))]
 async fn logout(
@@ -254,7 +254,7 @@ struct MeResponse {
 }
 
 /// The current user, and the role this token acts as.
-#[utoipa::path(get, path = "/me", tag = "auth",
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth",
     responses((status = 200, description = "The caller", body = MeResponse)))]
 async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<Json<MeResponse>, Error> {
     let user = users::by_id(&state.db, caller.user_id)

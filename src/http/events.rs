@@ -111,7 +111,7 @@ struct Accepted {
 
 /// Report proctoring events (the session's CANDIDATE or its MOBILE); `eventId` makes retries idempotent.
 #[utoipa::path(post,
-    path = "/sessions/{id}/events",
+    path = "/api/v1/sessions/{id}/events",
     tag = "events",
     params(("id" = Uuid, Path, description = "Session id")),
     request_body = Batch,
@@ -279,7 +279,7 @@ fn store_error(e: crate::events::StoreError) -> Error {
 
 /// The session's events, oldest first (staff).
 #[utoipa::path(get,
-    path = "/sessions/{id}/events",
+    path = "/api/v1/sessions/{id}/events",
     tag = "events",
     params(("id" = Uuid, Path, description = "Session id"), ListQuery),
     responses((status = 200, description = "A page of events", body = Page<EventItem>)))]
@@ -339,7 +339,7 @@ struct Summary {
 
 /// Counts per type and the violation score (staff).
 #[utoipa::path(get,
-    path = "/sessions/{id}/events/summary",
+    path = "/api/v1/sessions/{id}/events/summary",
     tag = "events",
     params(("id" = Uuid, Path, description = "Session id")),
     responses((status = 200, description = "Counts and score", body = Summary)))]

@@ -113,7 +113,7 @@ fn validate_exam(
 
 /// Create an exam (ADMIN).
 #[utoipa::path(post,
-    path = "/exams",
+    path = "/api/v1/exams",
     tag = "exams",
     request_body = CreateExam,
     responses((status = 201, description = "Created (DRAFT)", body = ExamView)))]
@@ -174,7 +174,7 @@ struct ListQuery {
 
 /// List exams (staff).
 #[utoipa::path(get,
-    path = "/exams",
+    path = "/api/v1/exams",
     tag = "exams",
     params(ListQuery),
     responses((status = 200, description = "A page of exams", body = Page<ExamView>)))]
@@ -208,7 +208,7 @@ async fn list(
 
 /// One exam (staff).
 #[utoipa::path(get,
-    path = "/exams/{id}",
+    path = "/api/v1/exams/{id}",
     tag = "exams",
     params(("id" = Uuid, Path, description = "Exam id")),
     responses((status = 200, description = "The exam", body = ExamView)))]
@@ -240,7 +240,7 @@ struct UpdateExam {
 /// Exams are editable while DRAFT or PUBLISHED (a published window may be moved; sessions
 /// already started keep the `expiresAt` computed at their start); ARCHIVED ones are frozen.
 #[utoipa::path(patch,
-    path = "/exams/{id}",
+    path = "/api/v1/exams/{id}",
     tag = "exams",
     params(("id" = Uuid, Path, description = "Exam id")),
     request_body = UpdateExam,
@@ -315,7 +315,7 @@ async fn update(
 
 /// Publish a DRAFT exam (ADMIN).
 #[utoipa::path(post,
-    path = "/exams/{id}/publish",
+    path = "/api/v1/exams/{id}/publish",
     tag = "exams",
     params(("id" = Uuid, Path, description = "Exam id")),
     responses((status = 200, description = "Published", body = ExamView),
@@ -396,7 +396,7 @@ impl Transition {
 
 /// Archive a PUBLISHED exam (ADMIN).
 #[utoipa::path(post,
-    path = "/exams/{id}/archive",
+    path = "/api/v1/exams/{id}/archive",
     tag = "exams",
     params(("id" = Uuid, Path, description = "Exam id")),
     responses((status = 200, description = "Archived", body = ExamView),
@@ -575,7 +575,7 @@ async fn lock_draft(
 
 /// The exam's questions with answer keys (staff).
 #[utoipa::path(get,
-    path = "/exams/{id}/questions",
+    path = "/api/v1/exams/{id}/questions",
     tag = "questions",
     params(("id" = Uuid, Path, description = "Exam id")),
     responses((status = 200, description = "The questions, in order", body = Page<QuestionView>)))]
@@ -601,7 +601,7 @@ async fn list_questions(
 
 /// Add a question (ADMIN, DRAFT exams only).
 #[utoipa::path(post,
-    path = "/exams/{id}/questions",
+    path = "/api/v1/exams/{id}/questions",
     tag = "questions",
     params(("id" = Uuid, Path, description = "Exam id")),
     request_body = CreateQuestion,
@@ -665,7 +665,7 @@ async fn create_question(
 
 /// Change a question (ADMIN, DRAFT exams only).
 #[utoipa::path(patch,
-    path = "/exams/{id}/questions/{qid}",
+    path = "/api/v1/exams/{id}/questions/{qid}",
     tag = "questions",
     params(("id" = Uuid, Path, description = "Exam id"), ("qid" = Uuid, Path, description = "Question id")),
     request_body = UpdateQuestion,
@@ -720,7 +720,7 @@ async fn update_question(
 
 /// Delete a question (ADMIN, DRAFT exams only).
 #[utoipa::path(delete,
-    path = "/exams/{id}/questions/{qid}",
+    path = "/api/v1/exams/{id}/questions/{qid}",
     tag = "questions",
     params(("id" = Uuid, Path, description = "Exam id"), ("qid" = Uuid, Path, description = "Question id")),
     responses((status = 204, description = "Deleted"),
@@ -812,7 +812,7 @@ async fn candidates_by_email(
 
 /// Adds (or updates the extra time of) assignments; existing ones not named stay.
 #[utoipa::path(put,
-    path = "/exams/{id}/assignments",
+    path = "/api/v1/exams/{id}/assignments",
     tag = "assignments",
     params(("id" = Uuid, Path, description = "Exam id")),
     request_body = Assign,
@@ -910,7 +910,7 @@ async fn assign(
 
 /// The exam's assignments (staff).
 #[utoipa::path(get,
-    path = "/exams/{id}/assignments",
+    path = "/api/v1/exams/{id}/assignments",
     tag = "assignments",
     params(("id" = Uuid, Path, description = "Exam id"), PageQuery),
     responses((status = 200, description = "A page of assignments", body = Page<AssignmentView>)))]
@@ -933,7 +933,7 @@ async fn list_assignments(
 
 /// Remove an assignment (ADMIN).
 #[utoipa::path(delete,
-    path = "/exams/{id}/assignments/{candidate_id}",
+    path = "/api/v1/exams/{id}/assignments/{candidate_id}",
     tag = "assignments",
     params(("id" = Uuid, Path, description = "Exam id"), ("candidate_id" = Uuid, Path, description = "Candidate id")),
     responses((status = 204, description = "Unassigned")))]

@@ -37,7 +37,7 @@ struct CheckRoom {
 /// `POST /exams/{id}/media-check` → 201 `{roomId, expiresAt}` for a candidate assigned to the
 /// exam (404 for any other exam, as for everything a candidate may not see).
 #[utoipa::path(post,
-    path = "/exams/{id}/media-check",
+    path = "/api/v1/exams/{id}/media-check",
     tag = "sessions",
     params(("id" = Uuid, Path, description = "Exam id")),
     responses((status = 201, description = "A check room", body = CheckRoom)))]

@@ -41,7 +41,7 @@ struct Minted {
 
 /// Mint a pairing token for the phone (the session's CANDIDATE); at most one is live per session.
 #[utoipa::path(post,
-    path = "/sessions/{id}/pairing",
+    path = "/api/v1/sessions/{id}/pairing",
     tag = "pairing",
     params(("id" = Uuid, Path, description = "Session id")),
     responses((status = 201, description = "A one-time pairing token", body = Minted),
@@ -105,7 +105,7 @@ fn token_invalid() -> Error {
 
 /// The phone claims a pairing token, once.
 #[utoipa::path(post,
-    path = "/pairing/claim",
+    path = "/api/v1/pairing/claim",
     tag = "pairing",
     security(()),
     request_body = ClaimBody,
@@ -233,7 +233,7 @@ struct Renewed {
 /// `DEVICE_TOKEN_INVALID` once the phone was unpaired, rejected or replaced, or from another
 /// device; 409 `SESSION_CLOSED` once the session ended.
 #[utoipa::path(post,
-    path = "/pairing/renew",
+    path = "/api/v1/pairing/renew",
     tag = "pairing",
     security(()),
     request_body = RenewBody,

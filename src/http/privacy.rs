@@ -31,7 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// ADMIN for anyone; a user for themself. Streamed: `user`, then arrays `assignments`,
 /// `sessions`, `answers`, `scores`, `events`, `adminActions`, `artifacts` and `recordings`
 /// (with links to download them), `logins` and `webhookMessages`. Exports are audited.
-#[utoipa::path(get, path = "/users/{id}/export", tag = "privacy",
+#[utoipa::path(get, path = "/api/v1/users/{id}/export", tag = "privacy",
     params(("id" = Uuid, Path, description = "User id")),
     responses((status = 200, description = "The export (a download)", content_type = "application/json",
         body = Object)))]
@@ -104,7 +104,7 @@ struct EraseBody {
 /// events' `meta` and `frameRef`, artifacts and recordings are removed; scores, review
 /// decisions and the events' types, severities and times stay, attached to the user's id,
 /// now a pseudonym. Refused while a session is in progress or under review.
-#[utoipa::path(post, path = "/users/{id}/erase", tag = "privacy",
+#[utoipa::path(post, path = "/api/v1/users/{id}/erase", tag = "privacy",
     params(("id" = Uuid, Path, description = "User id")),
     request_body = EraseBody,
     responses((status = 200, description = "Erased: what was removed", body = Erased),

@@ -139,7 +139,7 @@ pub(crate) struct SessionListQuery {
 
 /// `GET /exams/{id}/sessions`: the exam's sessions, oldest start first.
 #[utoipa::path(get,
-    path = "/exams/{id}/sessions",
+    path = "/api/v1/exams/{id}/sessions",
     tag = "proctoring",
     params(("id" = Uuid, Path, description = "Exam id"), SessionListQuery),
     responses((status = 200, description = "A page of sessions", body = Page<StaffSession>)))]
@@ -281,7 +281,7 @@ fn closed() -> Error {
 
 /// `POST /sessions/{id}/actions` → 201 the AdminAction.
 #[utoipa::path(post,
-    path = "/sessions/{id}/actions",
+    path = "/api/v1/sessions/{id}/actions",
     tag = "proctoring",
     params(("id" = Uuid, Path, description = "Session id")),
     request_body = ActionBody,
@@ -409,7 +409,7 @@ async fn act(
 
 /// `GET /sessions/{id}/actions`, oldest first.
 #[utoipa::path(get,
-    path = "/sessions/{id}/actions",
+    path = "/api/v1/sessions/{id}/actions",
     tag = "proctoring",
     params(("id" = Uuid, Path, description = "Session id"), PageQuery),
     responses((status = 200, description = "A page of actions", body = Page<AdminActionView>)))]
@@ -464,7 +464,7 @@ struct ReviewView {
 
 /// `POST /sessions/{id}/review`: one decision per ended session, by a person.
 #[utoipa::path(post,
-    path = "/sessions/{id}/review",
+    path = "/api/v1/sessions/{id}/review",
     tag = "proctoring",
     params(("id" = Uuid, Path, description = "Session id")),
     request_body = ReviewBody,
@@ -556,7 +556,7 @@ struct GradeItem {
 /// `PUT /sessions/{id}/grades` (ADMIN): grades CODING and SUBJECTIVE answers of an ended
 /// session; re-grading replaces the earlier grade. Audited as GRADE with the previous points.
 #[utoipa::path(put,
-    path = "/sessions/{id}/grades",
+    path = "/api/v1/sessions/{id}/grades",
     tag = "proctoring",
     params(("id" = Uuid, Path, description = "Session id")),
     request_body = GradesBody,
@@ -695,7 +695,7 @@ fn exams_max() -> usize {
 
 /// `GET /sessions/{id}/score` (staff).
 #[utoipa::path(get,
-    path = "/sessions/{id}/score",
+    path = "/api/v1/sessions/{id}/score",
     tag = "proctoring",
     params(("id" = Uuid, Path, description = "Session id")),
     responses((status = 200, description = "The score", body = crate::store::sessions::ScoreView),

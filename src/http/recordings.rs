@@ -29,7 +29,7 @@ struct Recordings {
 
 /// The recorded media segments of a session (staff).
 #[utoipa::path(get,
-    path = "/sessions/{id}/recordings",
+    path = "/api/v1/sessions/{id}/recordings",
     tag = "recordings",
     params(("id" = Uuid, Path, description = "Session id")),
     responses((status = 200, description = "The session's recorded segments", body = Recordings)))]
@@ -55,7 +55,7 @@ async fn list(
 
 /// One recorded WebM segment, with HTTP Range support (staff).
 #[utoipa::path(get,
-    path = "/sessions/{id}/recordings/{recording}",
+    path = "/api/v1/sessions/{id}/recordings/{recording}",
     tag = "recordings",
     params(("id" = Uuid, Path, description = "Session id"), ("recording" = Uuid, Path, description = "Recording id"), ("Range" = Option<String>, Header, description = "`bytes=start-end`")),
     responses((status = 200, description = "The WebM segment", content_type = "video/webm", body = crate::http::openapi::Binary),

@@ -155,7 +155,7 @@ struct MyExam {
 /// The caller's assigned PUBLISHED exams with their window and the caller's session, if any.
 /// All of them on one page (a candidate has few).
 #[utoipa::path(get,
-    path = "/me/exams",
+    path = "/api/v1/me/exams",
     tag = "sessions",
     responses((status = 200, description = "My assigned, published exams", body = Page<MyExam>)))]
 async fn my_exams(
@@ -203,7 +203,7 @@ struct StartBody {
 
 /// Starts a session (201), or resumes the caller's STARTED one (200).
 #[utoipa::path(post,
-    path = "/exams/{id}/sessions",
+    path = "/api/v1/exams/{id}/sessions",
     tag = "sessions",
     params(("id" = Uuid, Path, description = "Exam id")),
     request_body = StartBody,
@@ -401,7 +401,7 @@ pub async fn visible_session(
 
 /// A session: its own candidate, or staff.
 #[utoipa::path(get,
-    path = "/sessions/{id}",
+    path = "/api/v1/sessions/{id}",
     tag = "sessions",
     params(("id" = Uuid, Path, description = "Session id")),
     responses((status = 200, description = "The session", body = SessionBody)))]
@@ -506,7 +506,7 @@ pub fn validate_response(q: &QuestionMeta, r: &Value) -> Result<(), Error> {
 
 /// Autosave: validated here, written by the group commit, acknowledged after COMMIT.
 #[utoipa::path(put,
-    path = "/sessions/{id}/answers/{question_id}",
+    path = "/api/v1/sessions/{id}/answers/{question_id}",
     tag = "sessions",
     params(("id" = Uuid, Path, description = "Session id"), ("question_id" = Uuid, Path, description = "Question id")),
     request_body = SaveBody,
@@ -558,7 +558,7 @@ async fn save_answer(
 /// with that ending unchanged, so a client retrying a lost response, or racing the clock,
 /// always learns how its session actually ended.
 #[utoipa::path(post,
-    path = "/sessions/{id}/submit",
+    path = "/api/v1/sessions/{id}/submit",
     tag = "sessions",
     params(("id" = Uuid, Path, description = "Session id")),
     responses((status = 200, description = "Ended", body = Ending)))]

@@ -71,7 +71,7 @@ pub fn validate_password(password: &str) -> Result<(), Error> {
 
 /// Create a user (ADMIN).
 #[utoipa::path(post,
-    path = "/users",
+    path = "/api/v1/users",
     tag = "users",
     request_body = CreateUser,
     responses((status = 201, description = "Created", body = UserView),
@@ -118,7 +118,7 @@ struct ListQuery {
 
 /// List users (ADMIN), optionally by role.
 #[utoipa::path(get,
-    path = "/users",
+    path = "/api/v1/users",
     tag = "users",
     params(ListQuery),
     responses((status = 200, description = "A page of users", body = Page<UserView>)))]
@@ -172,7 +172,7 @@ fn search_pattern(q: Option<&str>) -> Result<Option<String>, Error> {
 
 /// One user (ADMIN).
 #[utoipa::path(get,
-    path = "/users/{id}",
+    path = "/api/v1/users/{id}",
     tag = "users",
     params(("id" = Uuid, Path, description = "User id")),
     responses((status = 200, description = "The user", body = UserView)))]
@@ -198,7 +198,7 @@ struct UpdateUser {
 
 /// Change a user (ADMIN): name, role, active. Deactivating revokes their refresh tokens and closes their sockets.
 #[utoipa::path(patch,
-    path = "/users/{id}",
+    path = "/api/v1/users/{id}",
     tag = "users",
     params(("id" = Uuid, Path, description = "User id")),
     request_body = UpdateUser,

@@ -164,7 +164,7 @@ fn validate_secret(secret: &str) -> Result<(), Error> {
 ///
 /// The response holds the signing secret; it is not shown again. URLs on loopback, private
 /// and link-local addresses are refused (422 `URL_NOT_ALLOWED`) unless the hub allows them.
-#[utoipa::path(post, path = "/webhooks", tag = "webhooks",
+#[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks",
     request_body = CreateEndpoint,
     responses((status = 201, description = "Registered", body = CreatedEndpoint),
         (status = 422, description = "`VALIDATION_FAILED`, `URL_NOT_ALLOWED`", body = ErrorBody)))]
@@ -233,7 +233,7 @@ struct ListQuery {
 }
 
 /// The registered endpoints (ADMIN).
-#[utoipa::path(get, path = "/webhooks", tag = "webhooks", params(ListQuery),
+#[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks", params(ListQuery),
     responses((status = 200, description = "A page of endpoints", body = Page<EndpointView>)))]
 async fn list(
     State(state): State<AppState>,
@@ -268,7 +268,7 @@ async fn endpoint(db: impl sqlx::PgExecutor<'_>, id: Uuid) -> Result<EndpointVie
 }
 
 /// One endpoint (ADMIN).
-#[utoipa::path(get, path = "/webhooks/{id}", tag = "webhooks",
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}", tag = "webhooks",
     params(("id" = Uuid, Path, description = "Endpoint id")),
     responses((status = 200, description = "The endpoint", body = EndpointView)))]
 async fn show(
@@ -280,7 +280,7 @@ async fn show(
 }
 
 /// Change, disable or enable an endpoint (ADMIN).
-#[utoipa::path(patch, path = "/webhooks/{id}", tag = "webhooks",
+#[utoipa::path(patch, path = "/api/v1/webhooks/{id}", tag = "webhooks",
     params(("id" = Uuid, Path, description = "Endpoint id")),
     request_body = UpdateEndpoint,
     responses((status = 200, description = "Updated", body = EndpointView),
@@ -347,7 +347,7 @@ async fn update(
 }
 
 /// Delete an endpoint and its deliveries (ADMIN).
-#[utoipa::path(delete, path = "/webhooks/{id}", tag = "webhooks",
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "webhooks",
     params(("id" = Uuid, Path, description = "Endpoint id")),
     responses((status = 204, description = "Deleted")))]
 async fn delete(
@@ -392,7 +392,7 @@ struct Queued {
 }
 
 /// Send a `webhook.ping` to this endpoint now (ADMIN), whatever it subscribes to.
-#[utoipa::path(post, path = "/webhooks/{id}/ping", tag = "webhooks",
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/ping", tag = "webhooks",
     params(("id" = Uuid, Path, description = "Endpoint id")),
     responses((status = 202, description = "Queued", body = Queued),
         (status = 409, description = "`WEBHOOK_DISABLED`", body = ErrorBody)))]
@@ -456,7 +456,7 @@ struct DeliveryQuery {
 }
 
 /// The endpoint's deliveries, newest first (ADMIN).
-#[utoipa::path(get, path = "/webhooks/{id}/deliveries", tag = "webhooks",
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks",
     params(("id" = Uuid, Path, description = "Endpoint id"), DeliveryQuery),
     responses((status = 200, description = "A page of deliveries", body = Page<DeliveryView>)))]
 async fn deliveries(
@@ -523,7 +523,7 @@ struct DeliveryDetail {
 }
 
 /// One delivery with its body and attempts (ADMIN).
-#[utoipa::path(get, path = "/webhooks/{id}/deliveries/{delivery}", tag = "webhooks",
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries/{delivery}", tag = "webhooks",
     params(("id" = Uuid, Path, description = "Endpoint id"),
         ("delivery" = Uuid, Path, description = "Delivery id")),
     responses((status = 200, description = "The delivery", body = DeliveryDetail)))]
@@ -561,7 +561,7 @@ async fn delivery(
 }
 
 /// Send a delivery again (ADMIN): it becomes due now, whatever its state.
-#[utoipa::path(post, path = "/webhooks/{id}/deliveries/{delivery}/redeliver", tag = "webhooks",
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/deliveries/{delivery}/redeliver", tag = "webhooks",
     params(("id" = Uuid, Path, description = "Endpoint id"),
         ("delivery" = Uuid, Path, description = "Delivery id")),
     responses((status = 202, description = "Queued again", body = Queued)))]
