@@ -183,7 +183,7 @@ impl AuthUser {
 
     /// Verifies a token shown once (a socket's, when it connects) and that its user is
     /// still active.
-    pub async fn from_token(state: &AppState, token: &str) -> Result<Self, Error> {
+    pub async fn from_socket_token(state: &AppState, token: &str) -> Result<Self, Error> {
         Self::active(state, state.jwt.verify_once(token)?).await
     }
 

@@ -1,5 +1,6 @@
 //! The HTTP API: one module per resource, each owning its `router()`. This module assembles
-//! them (each operation names its whole path under `/api/v1`), adds the operations endpoints and the cross-cutting layers.
+//! them (each operation names its whole path under `/api/v1`), adds the operations endpoints
+//! and the cross-cutting layers.
 
 pub mod artifacts;
 pub mod auth;

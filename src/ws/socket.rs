@@ -72,7 +72,7 @@ async fn verify(state: &AppState, auth: signaling::Auth) -> Result<Admission<Adm
     let token = auth.token.as_str();
     // Only a token that is really bad gets 4500 (which tells clients to log in again); a store
     // that cannot answer gets 1013 so a reconnect storm does not turn into a login storm.
-    let caller = crate::http::extract::AuthUser::from_token(state, token)
+    let caller = crate::http::extract::AuthUser::from_socket_token(state, token)
         .await
         .map_err(|e| match e {
             crate::error::Error::Unauthenticated { .. } => CloseCode::InvalidToken,
