@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use proctor_hub::config::ExamConfig;
 use proctor_hub::jobs::autosave::Autosaver;
+use proctor_hub::model::QuestionType;
 use proctor_hub::store::answers::{AnswerWrite, WriteResult};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection};
@@ -98,6 +99,7 @@ async fn run() {
                     .save(AnswerWrite {
                         session_id,
                         question_id: q,
+                        kind: QuestionType::Subjective,
                         response: serde_json::json!({"text": format!("answer {version} of writer {w}")}),
                         version,
                         latency_ms: None,

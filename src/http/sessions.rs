@@ -542,6 +542,7 @@ async fn save_answer(
         .save(AnswerWrite {
             session_id: id,
             question_id,
+            kind: question.kind,
             response: body.response,
             version: body.version,
             latency_ms: body.latency_ms,

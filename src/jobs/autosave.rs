@@ -37,11 +37,12 @@ use crate::store::postgres::bounded;
 /// Saves waiting for the batcher; past this, handlers wait for room (backpressure).
 const QUEUE_CAPACITY: usize = 16 * 1024;
 
-/// Saves a batch gathers, while another is being written, before it is written beside it.
-/// Under heavy load one writer at a time is the limit (a batch waits for the previous
-/// commit); a batch this big is worth a second backend (`scripts/bench-vs-node.sh`, 128
-/// connections: batches of ~40 saves; 18.1k saves/s with one writer, 23.4k with this).
-const SECOND_WRITER_BATCH: usize = 32;
+/// Saves a batch gathers, while another is being written, before it is written beside it
+/// (it is written anyway when the window ends). A second writer costs Postgres more per save
+/// than a bigger batch does: at 128 connections of `scripts/bench-vs-node.sh` a threshold of
+/// 32 gave 21.4k saves/s at 21.2 µs of Postgres CPU per save, 64 gave 22.8k at 17.5 µs, and
+/// 128 or none made no further difference.
+const SECOND_WRITER_BATCH: usize = 64;
 
 /// Cached entries past which a cache is simply cleared (entries are cheap to reload).
 const CACHE_LIMIT: usize = 200_000;

@@ -10,6 +10,7 @@ use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use crate::error::Error;
+use crate::model::QuestionType;
 
 /// One save to write. Within one call to [`upsert_batch`] each `(session_id, question_id)`
 /// must appear once (ON CONFLICT cannot touch a row twice in one statement).
@@ -17,8 +18,11 @@ use crate::error::Error;
 pub struct AnswerWrite {
     /// The session.
     pub session_id: Uuid,
-    /// The question.
+    /// The question, one of the session's exam (the caller has checked: a question's exam
+    /// and type never change once the exam has left DRAFT, and only then can it be answered).
     pub question_id: Uuid,
+    /// The question's type, stored beside the answer.
+    pub kind: QuestionType,
     /// The validated response.
     pub response: serde_json::Value,
     /// The client's version of this answer.
@@ -37,8 +41,8 @@ pub enum WriteResult {
         /// When the stored version was written.
         saved_at: DateTime<Utc>,
     },
-    /// The session is not STARTED, is past its expiry plus grace, or the question is not in
-    /// its exam: nothing was written.
+    /// The session is not STARTED, is past its expiry plus grace, or is gone: nothing was
+    /// written.
     Closed,
 }
 
@@ -60,49 +64,50 @@ struct Row {
 /// closed: no answer lands after the MCQ scoring of an ending. Returns one result per write,
 /// in order, only after COMMIT.
 ///
-/// Sessions and questions are found with `= ANY(array)` so the plan stays index-friendly even
-/// before the tables have statistics (a join against the UNNEST was 10x slower then).
+/// Sessions are found with `= ANY(array)` so the plan stays index-friendly even before the
+/// table has statistics (a join against the UNNEST was 10x slower then). The question is not
+/// looked up again: the caller checked it belongs to the session's exam, and its type comes
+/// with the write. A new row's id is made by Postgres (`gen_random_uuid()`), only for the
+/// rows it inserts.
 pub async fn upsert_batch(
     db: &mut sqlx::PgConnection,
     writes: &[AnswerWrite],
     grace: Duration,
 ) -> Result<Vec<WriteResult>, Error> {
     let n = writes.len();
-    let mut ids = Vec::with_capacity(n);
     let mut sessions = Vec::with_capacity(n);
     let mut questions = Vec::with_capacity(n);
+    let mut kinds = Vec::with_capacity(n);
     let mut responses = Vec::with_capacity(n);
     let mut versions = Vec::with_capacity(n);
     let mut latencies = Vec::with_capacity(n);
     for w in writes {
-        ids.push(Uuid::new_v4());
         sessions.push(w.session_id);
         questions.push(w.question_id);
-        responses.push(w.response.clone());
+        kinds.push(w.kind);
+        responses.push(&w.response);
         versions.push(w.version);
         latencies.push(w.latency_ms);
     }
     let rows: Vec<Row> = sqlx::query_as(
         "WITH input AS (
-             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::jsonb[], $5::int8[],
-                                  $6::int4[])
-                 AS t(id, session_id, question_id, response, version, latency_ms)
+             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::question_type[], $4::jsonb[],
+                                  $5::int8[], $6::int4[])
+                 AS t(session_id, question_id, answer_type, response, version, latency_ms)
          ), open_sessions AS (
-             SELECT s.id, s.exam_id FROM sessions s
-              WHERE s.id = ANY($2::uuid[])
+             SELECT s.id FROM sessions s
+              WHERE s.id = ANY($1::uuid[])
                 AND s.status = 'STARTED'
                 AND now() <= s.expires_at + make_interval(secs => $7)
               ORDER BY s.id
               FOR SHARE
          ), accepted AS (
-             SELECT i.*, q.type FROM input i
-               JOIN open_sessions o ON o.id = i.session_id
-               JOIN questions q ON q.id = i.question_id AND q.exam_id = o.exam_id
-              WHERE q.id = ANY($3::uuid[])
+             SELECT i.* FROM input i JOIN open_sessions o ON o.id = i.session_id
          ), stored AS (
              INSERT INTO answers (id, session_id, question_id, answer_type, response_json,
                                   version, latency_ms)
-             SELECT id, session_id, question_id, type, response, version, latency_ms
+             SELECT gen_random_uuid(), session_id, question_id, answer_type, response, version,
+                    latency_ms
                FROM accepted ORDER BY session_id, question_id
              ON CONFLICT (session_id, question_id) DO UPDATE
                 SET response_json = EXCLUDED.response_json, version = EXCLUDED.version,
@@ -116,9 +121,9 @@ pub async fn upsert_batch(
            LEFT JOIN accepted a ON a.session_id = i.session_id AND a.question_id = i.question_id
            LEFT JOIN stored s ON s.session_id = i.session_id AND s.question_id = i.question_id",
     )
-    .bind(&ids)
     .bind(&sessions)
     .bind(&questions)
+    .bind(&kinds)
     .bind(&responses)
     .bind(&versions)
     .bind(&latencies)

@@ -240,6 +240,7 @@ async fn one_refused_save_does_not_fail_its_group(pool: PgPool) {
     let write = |session, text: &str| AnswerWrite {
         session_id: session,
         question_id: f.subjective,
+        kind: proctor_hub::model::QuestionType::Subjective,
         response: json!({"text": text}),
         version: 1,
         latency_ms: None,
